@@ -1,0 +1,157 @@
+"""One image processor for every detector: MMOCR's test-time resize, normalisation and padding.
+
+Images in: ``H x W x 3`` uint8 RGB arrays (or PIL images, or ``3 x H x W`` tensors). Out:
+``pixel_values`` ``N x 3 x H' x W'`` float32, each image resized keeping its aspect ratio, normalised with
+MMOCR's mean/std (0..255 units), then zero-padded at the bottom and right to a common size that is a
+multiple of ``size_divisor``. ``scale_factors`` (``N x 2``, ``(sx, sy)`` = resized / original) and
+``original_sizes`` (``N x 2``, ``(height, width)``) come along for post-processing.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+from transformers.image_processing_base import BatchFeature
+from transformers.image_processing_utils import BaseImageProcessor
+
+MMOCR_MEAN = (123.675, 116.28, 103.53)
+MMOCR_STD = (58.395, 57.12, 57.375)
+
+
+def keep_ratio_size(height: int, width: int, scale: Sequence[int] | None = None, long_side: int | None = None
+                    ) -> tuple[int, int]:
+    """``(new_height, new_width)`` of a keep-ratio resize, rounded as mmcv's ``rescale_size``.
+
+    ``scale = (a, b)`` fits the long side into ``max(a, b)`` and the short side into ``min(a, b)``
+    (MMOCR's ``Resize(scale=(1333, 736), keep_ratio=True)``); ``long_side = L`` makes the long side ``L``.
+    """
+    if scale is not None:
+        factor = min(max(scale) / max(height, width), min(scale) / min(height, width))
+    elif long_side is not None:
+        factor = long_side / max(height, width)
+    else:
+        return height, width
+    return int(height * factor + 0.5), int(width * factor + 0.5)
+
+
+def to_rgb_array(image: Any) -> np.ndarray:
+    """An ``H x W x 3`` uint8 RGB array from a PIL image, an ``H x W (x 1/3/4)`` array or a ``3 x H x W`` tensor.
+
+    Grayscale is repeated to three channels, alpha dropped, 16-bit and float images (0..1 or 0..255) scaled
+    to 8 bits. Raises ``ValueError`` for anything else.
+    """
+    if hasattr(image, "convert") and hasattr(image, "mode"):  # PIL
+        image = np.asarray(image.convert("RGB"))
+    elif isinstance(image, torch.Tensor):
+        image = image.detach().cpu().numpy()
+        if image.ndim == 3 and image.shape[0] in (1, 3, 4) and image.shape[-1] not in (1, 3, 4):
+            image = image.transpose(1, 2, 0)
+    image = np.asarray(image)
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3, 4) or 0 in image.shape:
+        raise ValueError(f"expected an H x W x 3 image, got an array of shape {image.shape}")
+    if image.dtype == np.uint16:
+        image = (image >> 8).astype(np.uint8)
+    elif image.dtype != np.uint8:
+        image = image.astype(np.float32)
+        image = np.clip(image * (255.0 if image.max() <= 1.0 else 1.0), 0, 255).round().astype(np.uint8)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return np.ascontiguousarray(image[..., :3])
+
+
+class TextDetectionImageProcessor(BaseImageProcessor):
+    """Resizes (keep ratio), normalises and pads images for the freereal_hf detectors, as MMOCR does at test time.
+
+    Args:
+        do_resize: resize at all.
+        scale: ``[long, short]`` bound of the keep-ratio resize (MMOCR DBNet-R18: ``[1333, 736]``).
+        long_side: instead of ``scale``, the length of the long side after resizing.
+        image_mean / image_std: per-channel RGB mean and std in 0..255 units.
+        size_divisor: padded height and width are multiples of it.
+
+    Example:
+        >>> processor = TextDetectionImageProcessor(scale=[1333, 736])
+        >>> inputs = processor(np.zeros((480, 640, 3), np.uint8), return_tensors="pt")
+        >>> inputs["pixel_values"].shape, inputs["scale_factors"].tolist()
+        (torch.Size([1, 3, 736, 992]), [[1.5333333..., 1.5333333...]])
+    """
+
+    model_input_names = ["pixel_values"]
+
+    def __init__(self, do_resize: bool = True, scale: Sequence[int] | None = (1333, 736),
+                 long_side: int | None = None, image_mean: Sequence[float] = MMOCR_MEAN,
+                 image_std: Sequence[float] = MMOCR_STD, size_divisor: int = 32, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.do_resize = do_resize
+        self.scale = list(scale) if scale is not None else None
+        self.long_side = long_side
+        self.image_mean = list(image_mean)
+        self.image_std = list(image_std)
+        self.size_divisor = size_divisor
+
+    @classmethod
+    def for_config(cls, config: Any) -> "TextDetectionImageProcessor":
+        """The processor matching a detector config's test resize (``config.test_scale``)."""
+        return cls(scale=list(getattr(config, "test_scale", (1333, 736))))
+
+    def resized_size(self, height: int, width: int) -> tuple[int, int]:
+        """``(new_height, new_width)`` this processor resizes an ``height x width`` image to."""
+        if not self.do_resize:
+            return height, width
+        return keep_ratio_size(height, width, self.scale, self.long_side)
+
+    def preprocess(self, images: Any, return_tensors: str | None = "pt", **kwargs: Any) -> BatchFeature:
+        """Processes one image or a list of images (see the module docstring for shapes)."""
+        if isinstance(images, (list, tuple)):
+            images = list(images)
+        elif isinstance(images, torch.Tensor) and images.ndim == 4:
+            images = list(images)
+        else:
+            images = [images]
+        mean = np.asarray(self.image_mean, np.float32)
+        inv_std = 1.0 / np.asarray(self.image_std, np.float32)
+        arrays, scale_factors, original_sizes = [], [], []
+        for image in images:
+            rgb = to_rgb_array(image)
+            h, w = rgb.shape[:2]
+            nh, nw = self.resized_size(h, w)
+            if (nh, nw) != (h, w):
+                rgb = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+            arrays.append((rgb.astype(np.float32) - mean) * inv_std)
+            scale_factors.append((nw / w, nh / h))
+            original_sizes.append((h, w))
+        d = self.size_divisor
+        ph = -(-max(a.shape[0] for a in arrays) // d) * d
+        pw = -(-max(a.shape[1] for a in arrays) // d) * d
+        batch = np.zeros((len(arrays), 3, ph, pw), np.float32)
+        for i, a in enumerate(arrays):
+            batch[i, :, :a.shape[0], :a.shape[1]] = a.transpose(2, 0, 1)
+        data = {"pixel_values": batch, "scale_factors": np.asarray(scale_factors, np.float64),
+                "original_sizes": np.asarray(original_sizes, np.int64)}
+        return BatchFeature(data=data, tensor_type=return_tensors)
+
+    def post_process_text_detection(self, outputs: Any, target_sizes: Sequence[tuple[int, int]] | None = None,
+                                    **params: Any) -> list[dict[str, list]]:
+        """Detected text per image: ``{"polygons": [K x 2 float32 arrays (x, y)], "scores": [float]}``.
+
+        Args:
+            outputs: a detector's output (any freereal_hf detector).
+            target_sizes: original ``(height, width)`` of each image; polygons come back in those pixels
+                (the scale is recomputed with this processor's resize rule). ``None``: network-input pixels.
+            params: post-processing thresholds overriding MMOCR's defaults (e.g. ``min_text_score=0.5``).
+        """
+        scale_factors = None
+        if target_sizes is not None:
+            scale_factors = []
+            for h, w in (tuple(int(v) for v in s) for s in target_sizes):
+                nh, nw = self.resized_size(h, w)
+                scale_factors.append((nw / w, nh / h))
+        return outputs.post_process(scale_factors, **params)
+
+
+__all__ = ["TextDetectionImageProcessor", "keep_ratio_size", "to_rgb_array", "MMOCR_MEAN", "MMOCR_STD"]

@@ -1,0 +1,104 @@
+"""DBNet equals MMOCR 1.0.1's, checked by running MMOCR (the reference venv) on the same weights and inputs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from freereal_hf import DBNetForTextDetection, TextDetectionImageProcessor, config_from_preset
+from freereal_hf.convert.mmocr import hf_to_mmocr
+
+pytestmark = pytest.mark.mmocr
+VARIANTS = ["dbnet_r18", "dbnet_r50", "dbnet_r50_dcnv2"]
+MAPS = ("prob_logits", "prob", "thr", "binary")
+
+
+def _input(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(2, 3, 64, 96)).astype(np.float32)
+
+
+def _ours(model: DBNetForTextDetection, x: np.ndarray) -> dict[str, np.ndarray]:
+    with torch.no_grad():
+        out = model.eval()(torch.from_numpy(x))
+    return {k: out[k].numpy() for k in MAPS}
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_mmocr_checkpoint_to_ours_same_maps(variant, mmocr, tmp_path):
+    ckpt = mmocr.checkpoint(variant, seed=1)
+    out_dir = tmp_path / "hf"
+    proc = subprocess.run([sys.executable, "-m", "freereal_hf.convert.cli", "to-hf", str(ckpt), str(out_dir),
+                           "--model", variant], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    model = DBNetForTextDetection.from_pretrained(out_dir)
+    assert model.config.preset == variant
+    x = _input(1)
+    reference, _ = mmocr.forward(variant, ckpt, x)
+    ours = _ours(model, x)
+    for key in MAPS:
+        assert ours[key].shape == reference[key].shape == (2, 64, 96)
+        assert np.abs(ours[key] - reference[key]).max() <= 1e-4, key
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_ours_to_mmocr_checkpoint_same_maps(variant, mmocr, tmp_path):
+    torch.manual_seed(2)
+    model = DBNetForTextDetection(config_from_preset(variant))
+    with torch.no_grad():  # non-trivial BN statistics and DCN offsets, so that every tensor matters
+        for name, tensor in model.state_dict().items():
+            if name.endswith("running_mean") or "conv_offset" in name:
+                tensor.uniform_(-0.1, 0.1)
+            elif name.endswith("running_var"):
+                tensor.uniform_(0.5, 2.0)
+    model.save_pretrained(tmp_path / "hf")
+    proc = subprocess.run([sys.executable, "-m", "freereal_hf.convert.cli", "to-mmocr", str(tmp_path / "hf"),
+                           str(tmp_path / "ours.pth")], capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    x = _input(2)
+    reference, _ = mmocr.forward(variant, tmp_path / "ours.pth", x)
+    ours = _ours(model, x)
+    for key in MAPS:
+        assert np.abs(ours[key] - reference[key]).max() <= 1e-4, key
+
+
+INFERENCER = r"""
+import json, sys
+sys.path.insert(0, sys.argv[3])
+import mmocr_lite
+from mmocr.utils import register_all_modules
+register_all_modules(); mmocr_lite.install()
+from mmocr.apis import TextDetInferencer
+result = TextDetInferencer(weights=sys.argv[1], device="cpu")(sys.argv[2], return_vis=False)["predictions"][0]
+print(json.dumps({"polygons": [list(map(float, p)) for p in result["polygons"]], "scores": list(map(float, result["scores"]))}))
+"""
+
+
+def test_converted_checkpoint_runs_in_mmocr_inferencer_alone(mmocr, tmp_path):
+    """The exported file carries its MMOCR config: MMOCR's inferencer needs nothing else, and finds what we find."""
+    import json
+
+    from mmocr_reference import tool_dir
+
+    torch.manual_seed(0)
+    model = DBNetForTextDetection(config_from_preset("dbnet_r18")).eval()
+    with torch.no_grad():  # a head that fires on bright pixels, so that there is text to find
+        model.det_head.binarize[6].bias.fill_(-2.0)
+    hf_to_mmocr(model, tmp_path / "model.pth")
+    image = np.zeros((120, 200, 3), np.uint8)
+    cv2.rectangle(image, (30, 40), (170, 80), (255, 255, 255), -1)
+    cv2.imwrite(str(tmp_path / "img.png"), image)
+    reference = json.loads(mmocr.python_code(INFERENCER, str(tmp_path / "model.pth"), str(tmp_path / "img.png"),
+                                             str(tool_dir())).strip().splitlines()[-1])
+    processor = TextDetectionImageProcessor.for_config(model.config)
+    inputs = processor(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
+    with torch.no_grad():
+        out = model(inputs["pixel_values"])
+    ours = processor.post_process_text_detection(out, target_sizes=[image.shape[:2]])[0]
+    assert len(reference["scores"]) >= 1
+    assert len(ours["scores"]) == len(reference["scores"])
+    np.testing.assert_allclose(sorted(ours["scores"]), sorted(reference["scores"]), atol=1e-4)
