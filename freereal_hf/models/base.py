@@ -78,8 +78,8 @@ class TextDetectionPreTrainedModel(PreTrainedModel):
         """``PreTrainedModel.save_pretrained``; after ``register_for_auto_class`` also writes the model's
         code next to the weights (flat, see ``freereal_hf.remote_code``) so that
         ``AutoModel.from_pretrained(repo, trust_remote_code=True)`` works without freereal_hf installed."""
-        try:
-            from ..remote_code import export_remote_code
+        try:  # absolute on purpose: a flat remote-code copy has no package, and transformers skips try blocks
+            from freereal_hf.remote_code import export_remote_code
         except ImportError:  # running as flat remote code: transformers' own copier handles it
             return super().save_pretrained(save_directory, *args, **kwargs)
         auto_class, type(self)._auto_class = type(self)._auto_class, None  # its copier cannot follow `..` imports
