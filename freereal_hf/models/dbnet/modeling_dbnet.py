@@ -112,9 +112,8 @@ class DBNetForTextDetection(TextDetectionPreTrainedModel):
         prob_logits, thr = self.det_head(self.neck(self.backbone(pixel_values)))
         prob = torch.sigmoid(prob_logits)
         binary = torch.reciprocal(1.0 + torch.exp(-self.config.k * (prob - thr)))
-        out = DBNetOutput(prob_logits=prob_logits, prob=prob, thr=thr, binary=binary)
-        if labels is not None:
-            out.update(self.loss(out, labels))
+        maps = DBNetOutput(prob_logits=prob_logits, prob=prob, thr=thr, binary=binary)
+        out = maps if labels is None else DBNetOutput(**self.loss(maps, labels), **maps)
         return out if return_dict is not False else out.to_tuple()
 
     def loss(self, outputs: DBNetOutput, labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
