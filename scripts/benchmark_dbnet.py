@@ -1,0 +1,78 @@
+#!/usr/bin/env python
+"""DBNet speed side by side with MMOCR 1.0.1, in one run: target generation, post-processing, forward.
+
+Runs MMOCR through shared/tools/mmocr-reference (built on first use, about two minutes). Each figure is
+the fastest of --repeat runs; MMOCR times itself the same way inside its own process. 640 x 640 images
+with 30 polygons, as the foundation issue asks; results are checked equal before timing.
+
+  python scripts/benchmark_dbnet.py [--repeat 20] [--forward-repeat 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from mmocr_reference import MMOCR  # noqa: E402
+from polygon_cases import probability_map, random_polygons  # noqa: E402
+
+from freereal_hf import DBNetForTextDetection  # noqa: E402
+from freereal_hf.convert.mmocr import mmocr_to_hf  # noqa: E402
+from freereal_hf.models.dbnet import dbnet_post_process, dbnet_targets  # noqa: E402
+
+
+def fastest(fn, repeat: int) -> tuple[object, float]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = fn()
+        best = min(best, time.perf_counter() - start)
+    return result, best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--forward-repeat", type=int, default=5)
+    parser.add_argument("--model", default="dbnet_r18")
+    args = parser.parse_args()
+    mmocr = MMOCR(Path(tempfile.mkdtemp(prefix="bench-mmocr-")))
+    rng = np.random.default_rng(0)
+    rows = []
+
+    polygons, ignored = random_polygons(rng, 640, 640, 30)
+    ref, ref_s = mmocr.targets(args.model, 640, 640, polygons, ignored, repeat=args.repeat)
+    ours, ours_s = fastest(lambda: dbnet_targets(polygons, ignored, (640, 640)), args.repeat)
+    assert np.array_equal(ours["shrink_map"], ref["shrink"][0]), "targets differ from MMOCR's"
+    assert np.abs(ours["threshold_map"] - ref["thr"][0]).max() <= 1e-3, "threshold maps differ from MMOCR's"
+    rows.append(("targets (640x640, 30 polygons)", ref_s, ours_s))
+
+    prob = probability_map(rng, 640, 640, 30)
+    ref, ref_s = mmocr.postprocess(args.model, prob, repeat=args.repeat)
+    ours, ours_s = fastest(lambda: dbnet_post_process(prob), args.repeat)
+    assert len(ours["polygons"]) == len(ref["polygons"]), "post-processing differs from MMOCR's"
+    rows.append((f"post-processing (640x640, {len(ref['polygons'])} regions)", ref_s, ours_s))
+
+    ckpt = mmocr.checkpoint(args.model)
+    model = mmocr_to_hf(ckpt, args.model).eval()
+    x = rng.normal(size=(1, 3, 640, 640)).astype(np.float32)
+    ref, ref_s = mmocr.forward(args.model, ckpt, x, repeat=args.forward_repeat)
+    with torch.no_grad():
+        out, ours_s = fastest(lambda: model(torch.from_numpy(x)), args.forward_repeat)
+    assert np.abs(out.prob.numpy() - ref["prob"]).max() <= 1e-4, "forward differs from MMOCR's"
+    rows.append((f"forward {args.model} (1x3x640x640, {torch.get_num_threads()} threads)", ref_s, ours_s))
+
+    print(f"{'':48s} {'MMOCR ms':>10s} {'ours ms':>10s} {'speed-up':>9s}")
+    for name, theirs, mine in rows:
+        print(f"{name:48s} {theirs * 1e3:10.2f} {mine * 1e3:10.2f} {theirs / mine:8.2f}x")
+
+
+if __name__ == "__main__":
+    main()
