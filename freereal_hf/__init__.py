@@ -15,8 +15,10 @@ __version__ = "0.1.0"
 for _spec in DETECTORS.values():
     AutoConfig.register(_spec.config_class.model_type, _spec.config_class, exist_ok=True)
     AutoModel.register(_spec.config_class, _spec.model_class, exist_ok=True)
-    AutoImageProcessor.register(_spec.config_class, slow_image_processor_class=TextDetectionImageProcessor,
-                                exist_ok=True)
+    # one cv2/numpy processor serves either backend transformers asks for (it would warn about a fallback)
+    AutoImageProcessor.register(_spec.config_class, exist_ok=True,
+                                image_processor_classes={"torchvision": TextDetectionImageProcessor,
+                                                         "pil": TextDetectionImageProcessor})
 
 __all__ = ["DBNetConfig", "DBNetForTextDetection", "DBNetOutput", "DETECTORS", "PRESETS", "TextDetectionImageProcessor",
            "TextDetectionPreTrainedModel", "config_from_preset", "detector_spec", "__version__"]
