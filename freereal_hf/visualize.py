@@ -12,7 +12,7 @@ def draw_polygons(image: np.ndarray, polygons: Sequence[np.ndarray], scores: Seq
                   color: tuple[int, int, int] = (255, 40, 40), thickness: int = 2) -> np.ndarray:
     """A copy of an ``H x W x 3`` uint8 RGB image with polygons (``K x 2`` ``(x, y)`` pixels) outlined and
     their scores written at their first vertex."""
-    canvas = np.ascontiguousarray(image.copy())
+    canvas = np.array(image, dtype=np.uint8, order="C")  # a C-ordered copy, as cv2 draws in place
     for i, poly in enumerate(polygons):
         pts = np.round(np.asarray(poly, np.float32).reshape(-1, 2)).astype(np.int32)
         if len(pts) < 2:

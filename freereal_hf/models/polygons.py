@@ -35,9 +35,7 @@ def offset_polygon(polygon: np.ndarray, distance: float) -> np.ndarray:
 def polygon_area_perimeter(polygon: np.ndarray) -> tuple[float, float]:
     """Absolute shoelace area and closed perimeter of a ``K x 2`` polygon (as shapely computes them)."""
     pts = np.asarray(polygon, np.float64).reshape(-1, 2)
-    if len(pts) < 3:
-        return 0.0, float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum()) * (2 if len(pts) == 2 else 0)
-    x, y = pts[:, 0], pts[:, 1]
+    x, y = pts[:, 0], pts[:, 1]  # fewer than 3 points give area 0 (and 2 points twice their distance)
     area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
     perimeter = float(np.linalg.norm(pts - np.roll(pts, -1, axis=0), axis=1).sum())
     return area, perimeter

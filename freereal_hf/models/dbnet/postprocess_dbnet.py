@@ -49,8 +49,6 @@ def dbnet_post_process(
     scale = np.asarray(scale_factor, np.float32)
     polygons, scores = [], []
     for contour in contours[:max_candidates + 1]:
-        if len(contour) < 4:  # approxPolyDP never adds points: these would be dropped below anyway
-            continue
         pts = cv2.approxPolyDP(contour, epsilon_ratio * cv2.arcLength(contour, True), True).reshape(-1, 2)
         if len(pts) < 4:
             continue
