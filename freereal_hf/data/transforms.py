@@ -1,0 +1,288 @@
+"""Polygon-aware augmentation: pixels and polygons move together.
+
+Every geometric step (flip, keep-ratio rescale, rotation, crop) is an affine map, so a sampled
+augmentation is one :class:`Geometry` (a ``2 x 3`` matrix from source pixels to output pixels and the output
+size). The image is warped once (one interpolation), the polygons and character quads are mapped with the
+same matrix and clipped to the output. Coordinates are ``(x, y)`` with the origin at the top-left corner of
+the top-left pixel, so a pixel centre is at ``(i + 0.5, j + 0.5)``.
+
+Sharing one ``Geometry`` between two views is how FreeReal's weak and strong views line up pixel for pixel.
+
+Randomness comes from a ``numpy.random.Generator`` the caller passes; :class:`TrainTransform` seeds it from
+``(seed, epoch, record key)``, so an augmentation does not depend on worker scheduling or on resuming.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import zlib
+from dataclasses import dataclass, field
+from typing import Any, Callable, Sequence
+
+import cv2
+import numpy as np
+import torch
+from shapely.geometry import Polygon, box
+
+from ..image_processing import MMOCR_MEAN, MMOCR_STD
+from .records import RecordError, Report, decode_image
+
+logger = logging.getLogger("freereal_hf.data")
+
+
+@dataclass
+class AugmentConfig:
+    """Defaults follow MMOCR's DBNet training pipeline where it has one.
+
+    Args:
+        size: output side (square crops), a multiple of 32.
+        scale_range: keep-ratio rescale factor range, relative to the original image.
+        rotate_degrees: rotation drawn uniformly in ``[-rotate_degrees, rotate_degrees]``.
+        flip_prob: probability of a horizontal flip.
+        keep_text_prob: probability that the crop is placed around a (non-ignored) text polygon.
+        brightness / contrast / saturation / hue: colour-jitter strengths (torchvision's meanings).
+    """
+
+    size: int = 640
+    scale_range: tuple[float, float] = (0.5, 3.0)
+    rotate_degrees: float = 10.0
+    flip_prob: float = 0.5
+    keep_text_prob: float = 1.0
+    brightness: float = 32 / 255
+    contrast: float = 0.0
+    saturation: float = 0.5
+    hue: float = 0.0
+
+
+@dataclass
+class Geometry:
+    """An affine map from source pixels to an output of ``size = (H, W)`` pixels."""
+
+    matrix: np.ndarray  # 2 x 3 float64
+    size: tuple[int, int]
+
+    def points(self, points: np.ndarray) -> np.ndarray:
+        """Maps ``... x 2`` ``(x, y)`` points."""
+        p = np.asarray(points, np.float64)
+        return (p @ self.matrix[:, :2].T + self.matrix[:, 2]).astype(np.float32)
+
+    def image(self, image: np.ndarray, interpolation: int = cv2.INTER_LINEAR, border_value: float = 0) -> np.ndarray:
+        """Warps an ``H x W [x C]`` array to the output size. The matrix maps pixel corners, cv2 maps pixel
+        centres: shift by half a pixel on both sides."""
+        shift = np.array([[1, 0, -0.5], [0, 1, -0.5], [0, 0, 1]])
+        unshift = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
+        m = (shift @ np.vstack([self.matrix, [0, 0, 1]]) @ unshift)[:2]
+        h, w = self.size
+        return cv2.warpAffine(image, m, (w, h), flags=interpolation, borderMode=cv2.BORDER_CONSTANT,
+                              borderValue=border_value)
+
+
+def _affine(m: np.ndarray) -> np.ndarray:
+    return np.vstack([m, [0, 0, 1]])
+
+
+def sample_geometry(rng: np.random.Generator, height: int, width: int, polygons: Sequence[np.ndarray],
+                    ignore: Sequence[bool] | None, cfg: AugmentConfig) -> Geometry:
+    """Draws flip, rescale, rotation and a ``cfg.size`` square crop for an ``height x width`` image.
+
+    The crop is placed, with probability ``cfg.keep_text_prob``, so that a randomly chosen non-ignored
+    polygon lies inside it (centred on it when it is larger than the crop).
+    """
+    m = np.eye(3)
+    if rng.random() < cfg.flip_prob:
+        m = _affine(np.array([[-1.0, 0, width], [0, 1, 0]])) @ m
+    s = rng.uniform(*cfg.scale_range)
+    m = np.diag([s, s, 1.0]) @ m
+    angle = math.radians(rng.uniform(-cfg.rotate_degrees, cfg.rotate_degrees)) if cfg.rotate_degrees else 0.0
+    if angle:
+        cx, cy = width * s / 2, height * s / 2
+        c, si = math.cos(angle), math.sin(angle)
+        m = _affine(np.array([[c, -si, cx - c * cx + si * cy], [si, c, cy - si * cx - c * cy]])) @ m
+    corners = np.array([[0, 0], [width, 0], [width, height], [0, height]], np.float64)
+    moved = corners @ m[:2, :2].T + m[:2, 2]
+    lo, hi = moved.min(0), moved.max(0)
+    size = cfg.size
+    keep = [i for i, p in enumerate(polygons) if len(p) >= 3 and not (ignore is not None and ignore[i])]
+    start = np.empty(2)
+    for axis in range(2):
+        low, high = lo[axis], hi[axis] - size  # window [start, start + size) inside the image when possible
+        if high < low:  # image smaller than the crop on this axis: place the image randomly inside it
+            low, high = high, low
+        start[axis] = rng.uniform(low, high) if high > low else low
+    if keep and rng.random() < cfg.keep_text_prob:
+        p = np.asarray(polygons[keep[rng.integers(len(keep))]], np.float64).reshape(-1, 2) @ m[:2, :2].T + m[:2, 2]
+        pmin, pmax = p.min(0), p.max(0)
+        for axis in range(2):
+            if pmax[axis] - pmin[axis] >= size:
+                start[axis] = (pmin[axis] + pmax[axis] - size) / 2
+                continue
+            low = max(pmax[axis] - size, min(lo[axis], hi[axis] - size))
+            high = min(pmin[axis], max(hi[axis] - size, lo[axis]))
+            start[axis] = rng.uniform(low, high) if high > low else pmin[axis] - (size - (pmax[axis] - pmin[axis])) / 2
+    start = np.round(start)  # whole-pixel crops: no extra resampling when there is no scale or rotation
+    m = _affine(np.array([[1.0, 0, -start[0]], [0, 1, -start[1]]])) @ m
+    return Geometry(m[:2], (size, size))
+
+
+def _clip_polygon(points: np.ndarray, frame) -> np.ndarray | None:
+    poly = Polygon(points)
+    if not poly.is_valid:
+        poly = poly.buffer(0)
+    if frame.contains(poly):
+        return points
+    inside = poly.intersection(frame)
+    parts = [g for g in getattr(inside, "geoms", [inside]) if isinstance(g, Polygon) and g.area > 0]
+    if not parts:
+        return None
+    return np.asarray(max(parts, key=lambda g: g.area).exterior.coords, np.float32)[:-1]
+
+
+def apply_geometry(sample: dict[str, Any], geometry: Geometry) -> dict[str, Any]:
+    """Warps ``sample["image"]`` (``H x W x 3``) and maps ``polygons`` (list of ``K x 2``), ``ignore``,
+    ``char_quads`` (``M x 4 x 2``) and ``char_word`` with the same geometry. Polygons leaving the output are
+    clipped to it or dropped (their characters too); character quads whose centre leaves it are dropped."""
+    h, w = geometry.size
+    frame = box(0, 0, w, h)
+    polys, flags, new_index = [], [], {}
+    for i, (p, flag) in enumerate(zip(sample["polygons"], sample["ignore"])):
+        p = np.asarray(p, np.float32).reshape(-1, 2)
+        if len(p) < 3:
+            continue
+        clipped = _clip_polygon(geometry.points(p), frame)
+        if clipped is None:
+            continue
+        new_index[i] = len(polys)
+        polys.append(clipped)
+        flags.append(bool(flag))
+    out = dict(sample, image=geometry.image(sample["image"]), polygons=polys, ignore=flags)
+    quads = np.asarray(sample.get("char_quads", np.zeros((0, 4, 2))), np.float32).reshape(-1, 4, 2)
+    if len(quads):
+        moved = geometry.points(quads)
+        centre = moved.mean(1)
+        words = np.asarray(sample["char_word"])
+        ok = np.array([int(k) in new_index for k in words]) & (centre >= 0).all(1) & (centre < [w, h]).all(1)
+        out["char_quads"] = moved[ok]
+        out["char_word"] = np.array([new_index[int(k)] for k in words[ok]], np.int64)
+    else:
+        out["char_quads"], out["char_word"] = np.zeros((0, 4, 2), np.float32), np.zeros(0, np.int64)
+    return out
+
+
+def color_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float = 0.0, contrast: float = 0.0,
+                 saturation: float = 0.0, hue: float = 0.0) -> np.ndarray:
+    """torchvision-style colour jitter of an ``H x W x 3`` uint8 RGB image, factors drawn from ``rng``
+    (brightness/contrast/saturation factors in ``[1 - v, 1 + v]``, hue shift in ``[-hue, hue]`` turns), in a
+    random order."""
+    img = image.astype(np.float32)
+    ops = []
+    if brightness:
+        f = rng.uniform(max(0, 1 - brightness), 1 + brightness)
+        ops.append(lambda x: x * f)
+    if contrast:
+        f2 = rng.uniform(max(0, 1 - contrast), 1 + contrast)
+        ops.append(lambda x: (x - x.mean()) * f2 + x.mean())
+    if saturation:
+        f3 = rng.uniform(max(0, 1 - saturation), 1 + saturation)
+        ops.append(lambda x: (x - x.mean(2, keepdims=True)) * f3 + x.mean(2, keepdims=True))
+    if hue:
+        shift = rng.uniform(-hue, hue) * 180
+
+        def _hue(x: np.ndarray) -> np.ndarray:
+            hsv = cv2.cvtColor(np.clip(x, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
+            hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + int(round(shift))) % 180).astype(np.uint8)
+            return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+        ops.append(_hue)
+    for k in rng.permutation(len(ops)):
+        img = np.clip(ops[k](img), 0, 255)
+    return img.astype(np.uint8)
+
+
+def normalize(image: np.ndarray) -> torch.Tensor:
+    """``H x W x 3`` uint8 RGB -> ``3 x H x W`` float32 tensor normalised like MMOCR's preprocessor."""
+    mean = torch.tensor(MMOCR_MEAN, dtype=torch.float32).view(3, 1, 1)
+    std = torch.tensor(MMOCR_STD, dtype=torch.float32).view(3, 1, 1)
+    return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() - mean) / std
+
+
+def record_rng(seed: int, epoch: int, key: str) -> np.random.Generator:
+    """The generator of one record's augmentation: a function of ``(seed, epoch, key)`` only."""
+    return np.random.default_rng([seed, epoch, zlib.crc32(key.encode("utf-8"))])
+
+
+def load_sample(record: dict[str, Any], report: Report | None = None) -> dict[str, Any] | None:
+    """Decodes one schema record (image stored undecoded: ``{"bytes", "path"}``) into arrays; ``None`` (warned
+    and counted) when the image does not decode."""
+    key = record.get("key") or "<no key>"
+    image = record["image"]
+    try:
+        if isinstance(image, dict):
+            data = image.get("bytes")
+            if data is None and image.get("path"):
+                with open(image["path"], "rb") as f:
+                    data = f.read()
+            rgb, _ = decode_image(data, key)
+        else:
+            from ..image_processing import to_rgb_array
+            rgb = to_rgb_array(image)
+    except (RecordError, OSError, ValueError, TypeError) as exc:
+        (report or Report()).add("training images skipped", key, str(exc))
+        return None
+    polygons = [np.asarray(p, np.float32).reshape(-1, 2) for p in (record.get("polygons") or [])]
+    ignore = list(record.get("ignore") or [False] * len(polygons))
+    quads = np.asarray(record.get("char_polygons") or np.zeros((0, 4, 2)), np.float32).reshape(-1, 4, 2)
+    return {"key": key, "image": rgb, "polygons": polygons, "ignore": ignore, "char_quads": quads,
+            "char_word": np.asarray(record.get("char_word") or [], np.int64)}
+
+
+@dataclass
+class TrainTransform:
+    """The supervised training transform, for ``Dataset.with_transform`` on a dataset whose ``image`` column
+    is not decoded (``cast_column("image", Image(decode=False))``; see :func:`training_view`).
+
+    Per record: decode, one random geometry, colour jitter, normalisation, and the detector's targets from
+    ``build_targets(polygons, ignore, size)``. Returns columns ``pixel_values`` (``3 x S x S``) and one
+    ``S x S`` tensor per target map. An image that does not decode is warned about, counted in ``report`` and
+    replaced by a black image whose weight maps are zero (it teaches nothing; the batch keeps its shape).
+    """
+
+    build_targets: Callable[..., dict[str, np.ndarray]]
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+    seed: int = 0
+    epoch: int = 0
+    report: Report = field(default_factory=Report)
+
+    def one(self, record: dict[str, Any]) -> dict[str, torch.Tensor]:
+        size = (self.augment.size, self.augment.size)
+        sample = load_sample(record, self.report)
+        if sample is None:
+            targets = self.build_targets([], [], size)
+            return {"pixel_values": torch.zeros(3, *size), **{k: torch.zeros(size) for k in targets}}
+        rng = record_rng(self.seed, self.epoch, sample["key"])
+        h, w = sample["image"].shape[:2]
+        geometry = sample_geometry(rng, h, w, sample["polygons"], sample["ignore"], self.augment)
+        sample = apply_geometry(sample, geometry)
+        a = self.augment
+        image = color_jitter(sample["image"], rng, a.brightness, a.contrast, a.saturation, a.hue)
+        targets = self.build_targets(sample["polygons"], sample["ignore"], size)
+        return {"pixel_values": normalize(image), **{k: torch.from_numpy(v) for k, v in targets.items()}}
+
+    def __call__(self, batch: dict[str, list]) -> dict[str, list]:
+        n = len(next(iter(batch.values())))
+        rows = [self.one({k: v[i] for k, v in batch.items()}) for i in range(n)]
+        return {k: [r[k] for r in rows] for k in rows[0]}
+
+
+def training_view(dataset, transform: Callable[[dict[str, list]], dict[str, list]]):
+    """``dataset`` with its image column left encoded and ``transform`` applied on access: ``with_transform``
+    for a map-style ``Dataset``, a lazy batched ``map`` for an ``IterableDataset``."""
+    from datasets import Image, IterableDataset
+
+    dataset = dataset.cast_column("image", Image(decode=False))
+    if isinstance(dataset, IterableDataset):
+        return dataset.map(transform, batched=True, batch_size=8, remove_columns=list(dataset.column_names or []))
+    return dataset.with_transform(transform)
+
+
+__all__ = ["AugmentConfig", "Geometry", "sample_geometry", "apply_geometry", "color_jitter", "normalize",
+           "record_rng", "load_sample", "TrainTransform", "training_view"]
