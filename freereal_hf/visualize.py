@@ -23,3 +23,14 @@ def draw_polygons(image: np.ndarray, polygons: Sequence[np.ndarray], scores: Seq
             cv2.putText(canvas, f"{scores[i]:.2f}", (int(x), max(10, int(y) - 3)), cv2.FONT_HERSHEY_SIMPLEX, 0.4,
                         color, 1, cv2.LINE_AA)
     return canvas
+
+
+def draw_evaluation(image: np.ndarray, prediction: dict, reference: dict | None = None) -> np.ndarray:
+    """Labels in green (ignored ones in grey), predictions in red with their scores, on a copy of ``image``."""
+    canvas = image
+    if reference is not None:
+        ignore = list(reference.get("ignore") or [False] * len(reference["polygons"]))
+        cares = [p for p, i in zip(reference["polygons"], ignore) if not i]
+        dont = [p for p, i in zip(reference["polygons"], ignore) if i]
+        canvas = draw_polygons(draw_polygons(canvas, cares, color=(40, 220, 40)), dont, color=(150, 150, 150))
+    return draw_polygons(canvas, prediction["polygons"], prediction.get("scores"))

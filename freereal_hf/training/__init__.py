@@ -1,0 +1,8 @@
+"""Training loops on accelerate: supervised fine-tuning and FreeReal pre-training."""
+
+from .common import load_model, load_text_dataset
+from .evaluation import Evaluation, detect, evaluate_detector
+from .finetune import FinetuneArguments, finetune
+
+__all__ = ["FinetuneArguments", "finetune", "detect", "evaluate_detector", "Evaluation", "load_model",
+           "load_text_dataset"]

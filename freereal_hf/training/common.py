@@ -1,0 +1,142 @@
+"""What the fine-tuning and pre-training loops share: models and datasets by name, optimiser and schedule,
+checkpoint state, and the final save (weights, card, MMOCR export, Hub upload or dry run)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch.optim.lr_scheduler import LambdaLR
+
+logger = logging.getLogger("freereal_hf.training")
+
+DEMO_PREFIX = "demo"
+
+
+def load_model(name: str, seed: int | None = None) -> torch.nn.Module:
+    """A detector by name: a preset (``dbnet_r18``...) builds fresh weights, anything else is a local folder or
+    a Hub id for ``AutoModel.from_pretrained``."""
+    from transformers import AutoModel
+
+    from .. import PRESETS, config_from_preset
+
+    if name in PRESETS:
+        if seed is not None:
+            torch.manual_seed(seed)
+        return AutoModel.from_config(config_from_preset(name))
+    return AutoModel.from_pretrained(name)
+
+
+def parse_demo_spec(spec: str) -> dict[str, Any] | None:
+    """``demo[:DOMAIN][:N][:SEED]`` (e.g. ``demo:real-like:16:1``) -> demo arguments; ``None`` if not a demo spec."""
+    parts = spec.split(":")
+    if parts[0] != DEMO_PREFIX:
+        return None
+    out: dict[str, Any] = {"domain": "synthetic", "num_images": 16, "seed": 0}
+    numbers = iter(("num_images", "seed"))
+    for part in parts[1:]:
+        if part in ("synthetic", "real-like"):
+            out["domain"] = part
+            continue
+        name = next(numbers, None)
+        if name is None or not part.isdigit():
+            raise ValueError(f"cannot read demo dataset spec {spec!r}: use demo[:synthetic|real-like][:N][:SEED]")
+        out[name] = int(part)
+    return out
+
+
+def load_text_dataset(spec: str, split: str = "train", streaming: bool = False, image_size: int = 256):
+    """A dataset in the schema by name: ``demo[:DOMAIN][:N][:SEED]`` (generated), a local folder (a
+    ``freereal-prepare`` output or any Hub-like dataset folder) or a Hub id, through ``load_dataset``."""
+    demo = parse_demo_spec(spec)
+    if demo is not None:
+        from ..data.demo import demo_dataset
+
+        ds = demo_dataset(demo["domain"], demo["num_images"], demo["seed"], size=(image_size, image_size))
+        return ds.to_iterable_dataset(num_shards=min(len(ds), 64)) if streaming else ds
+    from datasets import load_dataset
+
+    return load_dataset(spec, split=split, streaming=streaming)
+
+
+def build_optimizer(model: torch.nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9
+                    ) -> torch.optim.Optimizer:
+    """SGD with momentum (MMOCR's choice for DBNet) or AdamW."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"optimizer must be 'sgd' or 'adamw', got {name!r}")
+
+
+def warmup_poly_schedule(optimizer: torch.optim.Optimizer, warmup_steps: int, max_steps: int, power: float = 0.9
+                         ) -> LambdaLR:
+    """Linear warm-up from 0 over ``warmup_steps``, then MMOCR's poly decay ``(1 - t / T) ** power`` to 0 at
+    ``max_steps`` (the schedule is in optimiser steps)."""
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        return max(0.0, 1.0 - step / max(1, max_steps)) ** power
+    return LambdaLR(optimizer, factor)
+
+
+@dataclass
+class TrainState:
+    """Counters saved with every checkpoint (registered with ``accelerator.register_for_checkpointing``)."""
+
+    global_step: int = 0
+    epoch: int = 0
+    samples_seen: int = 0
+
+    def state_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        for k, v in state.items():
+            setattr(self, k, int(v))
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest ``checkpoints/checkpoint_N`` folder that accelerate wrote completely, or None."""
+    root = Path(output_dir) / "checkpoints"
+    found = []
+    for d in root.glob("checkpoint_*") if root.is_dir() else []:
+        m = re.fullmatch(r"checkpoint_(\d+)", d.name)
+        if m and (d / "random_states_0.pkl").exists():
+            found.append((int(m.group(1)), d))
+    return max(found)[1] if found else None
+
+
+def save_final(model: torch.nn.Module, output_dir: str | Path, *, job: str, datasets: list[str],
+               hyperparameters: dict[str, Any], hmean: dict[str, float] | None = None,
+               eval_dataset: str | None = None, base_model: str | None = None, push_to_hub: str | None = None,
+               dry_run: bool = False, export_mmocr: bool = False) -> Path:
+    """``save_pretrained`` + image processor + model card into ``output_dir/final``; optionally the MMOCR
+    checkpoint next to it (``mmocr.pth``, kept out of the upload) and an upload (or its dry run)."""
+    from ..hub import model_card, push_folder
+    from ..image_processing import TextDetectionImageProcessor
+
+    final = Path(output_dir) / "final"
+    model.save_pretrained(final)
+    TextDetectionImageProcessor.for_config(model.config).save_pretrained(final)
+    card = model_card(model, job=job, datasets=datasets, hyperparameters=hyperparameters, hmean=hmean,
+                      eval_dataset=eval_dataset, base_model=base_model, repo_id=push_to_hub)
+    card.save(final / "README.md")
+    (final / "training_args.json").write_text(json.dumps(hyperparameters, indent=1, default=str))
+    if export_mmocr:
+        from ..convert.mmocr import hf_to_mmocr
+
+        hf_to_mmocr(model, Path(output_dir) / "mmocr.pth")
+    if push_to_hub:
+        push_folder(final, push_to_hub, dry_run=dry_run, commit_message=f"freereal_hf {job}")
+    return final
+
+
+__all__ = ["load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
+           "TrainState", "latest_checkpoint", "save_final"]

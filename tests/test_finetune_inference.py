@@ -1,0 +1,102 @@
+"""Fine-tuning really learns, resumes exactly, logs and saves; freereal-detect and freereal-evaluate work."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+import freereal_hf  # noqa: F401  (registers the Auto classes)
+from freereal_hf.cli.detect import main as detect_main
+from freereal_hf.cli.evaluate import main as evaluate_main
+from freereal_hf.cli.finetune import main as finetune_main
+from freereal_hf.training import FinetuneArguments, finetune
+
+
+@pytest.fixture(scope="module")
+def finetuned(tmp_path_factory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("finetune")
+    result = finetune(FinetuneArguments(
+        output_dir=str(out), train_dataset="demo:synthetic:16", max_steps=120, learning_rate=2e-3, warmup_steps=10, crop_size=256, scale_min=0.8,
+        scale_max=1.25, eval_steps=0, save_steps=60, eval_long_side=256, num_workers=2, log_images=2,
+        push_to_hub="me/dbnet-demo", dry_run=True, export_mmocr=True))
+    return out, result
+
+
+def test_dbnet_r18_learns_the_demo_images(finetuned, capsys):
+    out, result = finetuned
+    assert result["global_step"] == 120
+    assert result["metrics"]["hmean"] >= 0.8, result["metrics"]
+    model = AutoModel.from_pretrained(out / "final")
+    assert type(model).__name__ == "DBNetForTextDetection"
+    card = (out / "final" / "README.md").read_text()
+    assert "model-index" in card and f"value: {result['metrics']['hmean']}" in card and "demo:synthetic:16" in card
+    assert (out / "mmocr.pth").is_file() and not (out / "final" / "mmocr.pth").exists()
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["checkpoint_0", "checkpoint_1"]
+    report = json.loads((out / "eval" / "step_120.json").read_text())
+    assert len(report["per_image"]) == 16 and report["metrics"] == result["metrics"]
+
+
+def test_tensorboard_has_losses_lr_and_drawn_eval_images(finetuned):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out, _ = finetuned
+    (events,) = list((out / "logs").rglob("events.out.tfevents*"))[:1]
+    acc = EventAccumulator(str(events.parent), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    tags = acc.Tags()
+    assert {"train/loss", "train/loss_prob", "train/lr", "eval/hmean"} <= set(tags["scalars"])
+    assert len(acc.Scalars("train/loss")) == 12
+    assert {"eval/detections_0", "eval/detections_1"} <= set(tags["images"])
+
+
+def test_detect_and_evaluate_cli(finetuned, tmp_path, capsys):
+    out, result = finetuned
+    from freereal_hf.data.demo import demo_records
+    import io
+    from PIL import Image
+
+    paths = []
+    for i, r in enumerate(demo_records("synthetic", 2, seed=0)):  # images the model was trained on
+        paths.append(str(tmp_path / f"img{i}.png"))
+        Image.open(io.BytesIO(r["image"]["bytes"])).save(paths[-1])
+    assert detect_main(paths + ["missing.png", "--model", str(out / "final"), "--long-side", "256",
+                                "--output-dir", str(tmp_path / "det")]) == 0
+    det = json.loads((tmp_path / "det" / "detections.json").read_text())
+    assert [len(d["polygons"]) for d in det["images"]] == [len(r["polygons"]) for r in demo_records("synthetic", 2)]
+    assert (tmp_path / "det" / "img0.png").is_file()
+    assert evaluate_main(["--model", str(out / "final"), "--dataset", "demo:synthetic:16", "--long-side", "256",
+                          "--report", str(tmp_path / "report.json")]) == 0
+    printed = capsys.readouterr().out
+    assert f"h-mean {result['metrics']['hmean']:.4f}" in printed
+    report = json.loads((tmp_path / "report.json").read_text())
+    assert len(report["per_image"]) == 16 and report["per_image"][0]["hmean"] <= report["per_image"][-1]["hmean"]
+
+
+def test_resume_from_a_checkpoint_ends_with_the_same_weights(tmp_path, caplog):
+    common = ["--train_dataset", "demo:synthetic:8", "--max_steps", "6", "--save_steps", "3", "--crop_size", "128",
+              "--batch_size", "2", "--eval_steps", "0", "--eval_long_side", "128", "--num_workers", "0",
+              "--report_to", "none", "--optimizer", "sgd", "--learning_rate", "0.007"]
+    assert finetune_main(["--output_dir", str(tmp_path / "a")] + common) == 0
+    (tmp_path / "b" / "checkpoints").mkdir(parents=True)
+    shutil.copytree(tmp_path / "a" / "checkpoints" / "checkpoint_0", tmp_path / "b" / "checkpoints" / "checkpoint_0")
+    assert finetune_main(["--output_dir", str(tmp_path / "b"), "--resume", "true"] + common) == 0
+    a = load_file(tmp_path / "a" / "final" / "model.safetensors")
+    b = load_file(tmp_path / "b" / "final" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    scratch = load_file(tmp_path / "a" / "checkpoints" / "checkpoint_0" / "model.safetensors")
+    assert not all(torch.equal(a[k], scratch[k]) for k in a)  # steps 4-6 did change the weights
+
+
+def test_yaml_arguments(tmp_path):
+    from freereal_hf.cli.args import parse_dataclass
+
+    (tmp_path / "ft.yaml").write_text("max_steps: 7\noptimizer: sgd\ntrain_dataset: demo:real-like:4\n")
+    args = parse_dataclass(FinetuneArguments, [str(tmp_path / "ft.yaml"), "--max_steps", "9"], "x")
+    assert (args.max_steps, args.optimizer, args.train_dataset) == (9, "sgd", "demo:real-like:4")
