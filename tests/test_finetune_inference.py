@@ -6,13 +6,11 @@ import json
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
 from transformers import AutoModel
 
-import freereal_hf  # noqa: F401  (registers the Auto classes)
 from freereal_hf.cli.detect import main as detect_main
 from freereal_hf.cli.evaluate import main as evaluate_main
 from freereal_hf.cli.finetune import main as finetune_main

@@ -268,9 +268,14 @@ class TrainTransform:
         return {"pixel_values": normalize(image), **{k: torch.from_numpy(v) for k, v in targets.items()}}
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
-        n = len(next(iter(batch.values())))
-        rows = [self.one({k: v[i] for k, v in batch.items()}) for i in range(n)]
-        return {k: [r[k] for r in rows] for k in rows[0]}
+        return per_record(self.one, batch)
+
+
+def per_record(one: Callable[[dict[str, Any]], dict[str, Any]], batch: dict[str, list]) -> dict[str, list]:
+    """A batched ``with_transform`` function from a per-record one: ``{column: [values]}`` in and out."""
+    n = len(next(iter(batch.values())))
+    rows = [one({k: v[i] for k, v in batch.items()}) for i in range(n)]
+    return {k: [r[k] for r in rows] for k in rows[0]}
 
 
 def training_view(dataset, transform: Callable[[dict[str, list]], dict[str, list]]):
@@ -285,4 +290,4 @@ def training_view(dataset, transform: Callable[[dict[str, list]], dict[str, list
 
 
 __all__ = ["AugmentConfig", "Geometry", "sample_geometry", "apply_geometry", "color_jitter", "normalize",
-           "record_rng", "load_sample", "TrainTransform", "training_view"]
+           "record_rng", "load_sample", "TrainTransform", "per_record", "training_view"]

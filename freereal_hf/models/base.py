@@ -8,6 +8,14 @@ The protocol (what GlyphMix, the teacher and both training loops use, and nothin
   stacked to ``N x H x W`` tensors) is given, ``loss`` and its named parts.
 - ``build_targets(polygons, ignore, size)``: per image, polygons as ``K x 2`` arrays of ``(x, y)`` pixels
   at the training size ``(H, W)`` -> dict of ``H x W`` float32 maps, weight maps included.
+- ``pseudo_targets(outputs)``: teacher outputs (the ``forward`` output, ``N x H x W`` maps) -> the same dict of
+  ``N x H x W`` float tensors as stacked ``build_targets`` maps, with low-confidence pixels given weight 0
+  in the weight maps. Runs batched on the outputs' device, without gradients.
+- ``target_region(targets)``: ``... x H x W`` bool, the pixels the targets of a set of polygons speak about
+  (the text and whatever margin around it the targets need, e.g. DBNet's threshold band, ignored regions
+  included). GlyphMix labels pasted synthetic text with this region.
+- class attributes ``text_target`` (the target map whose pixels > 0.5 are text) and ``weight_targets``
+  (the target maps that weigh pixels in the loss; 0 = ignored).
 - ``post_process(outputs, scale_factors=None)``: per image ``{"polygons": [K x 2 float arrays (x, y) in
   original pixels], "scores": [float]}``; ``scale_factors`` = ``(sx, sy)`` input size / original size.
   Every output class also has ``post_process(scale_factors, **params)``, which the image processor uses.
@@ -66,6 +74,15 @@ class TextDetectionPreTrainedModel(PreTrainedModel):
         return self
 
     # -- the protocol; each detector implements these ------------------------------------------------
+    text_target: str = ""
+    weight_targets: tuple[str, ...] = ()
+
+    def pseudo_targets(self, outputs: Any) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def target_region(self, targets: dict[str, Any]) -> Any:
+        raise NotImplementedError
+
     def build_targets(self, polygons: Sequence[np.ndarray], ignore: Sequence[bool], size: tuple[int, int]
                       ) -> dict[str, np.ndarray]:
         raise NotImplementedError

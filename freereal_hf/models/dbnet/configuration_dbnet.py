@@ -42,6 +42,10 @@ class DBNetConfig(PreTrainedConfig):
         shrink_ratio, thr_min, thr_max, min_sidelength: target generation (MMOCR's DBModuleLoss).
         mask_thr, min_text_score, min_text_width, unclip_ratio, epsilon_ratio, max_candidates,
         text_repr_type: post-processing (MMOCR's DBPostprocessor; ``"quad"`` or ``"poly"``).
+        pseudo_confidence: pseudo-targets from a teacher: pixels whose confidence ``max(p, 1 - p)`` is below
+            this get weight 0 (FreeReal's adaptive loss masking).
+        pseudo_band: pseudo threshold-map supervision is kept within this many pixels of pseudo text (where
+            supervised targets train the threshold branch too).
         test_scale: keep-ratio test resize ``[long, short]`` of the preset (MMOCR's test pipeline).
     """
 
@@ -78,6 +82,8 @@ class DBNetConfig(PreTrainedConfig):
     epsilon_ratio: float = 0.01
     max_candidates: int = 3000
     text_repr_type: str = "quad"
+    pseudo_confidence: float = 0.7
+    pseudo_band: int = 8
     test_scale: list[int] | tuple[int, ...] = (1333, 736)
 
     def __post_init__(self, **kwargs):

@@ -94,6 +94,8 @@ class DBNetForTextDetection(TextDetectionPreTrainedModel):
 
     config_class = DBNetConfig
     config: DBNetConfig
+    text_target = "shrink_map"
+    weight_targets = ("shrink_mask", "threshold_mask")
 
     def __init__(self, config: DBNetConfig) -> None:
         super().__init__(config)
@@ -141,6 +143,27 @@ class DBNetForTextDetection(TextDetectionPreTrainedModel):
         """DBNet's ``H x W`` float32 targets for one image (see ``targets_dbnet``); ``size = (H, W)``."""
         cfg = self.config
         return dbnet_targets(polygons, ignore, size, cfg.shrink_ratio, cfg.thr_min, cfg.thr_max, cfg.min_sidelength)
+
+    @torch.no_grad()
+    def pseudo_targets(self, outputs: DBNetOutput) -> dict[str, torch.Tensor]:
+        """DBNet targets (``N x H x W`` float) from a teacher's outputs.
+
+        ``shrink_map`` = ``prob >= 0.5``; ``threshold_map`` = the teacher's ``thr``; both weight maps are 0
+        where the teacher is unsure (``max(p, 1 - p) < pseudo_confidence``), and ``threshold_mask`` is also
+        0 farther than ``pseudo_band`` pixels from pseudo text (the band where supervised targets train it).
+        """
+        prob = outputs.prob.detach().float()
+        text = (prob >= 0.5).float()
+        confident = (torch.maximum(prob, 1 - prob) >= self.config.pseudo_confidence).float()
+        band = self.config.pseudo_band
+        near_text = torch.nn.functional.max_pool2d(text[:, None], 2 * band + 1, 1, band)[:, 0] if band else text
+        return {"shrink_map": text, "shrink_mask": confident, "threshold_map": outputs.thr.detach().float(),
+                "threshold_mask": confident * near_text}
+
+    def target_region(self, targets: dict[str, Any]) -> Any:
+        """Text, its threshold band and ignored regions: ``shrink_map > 0 | threshold_mask > 0 | shrink_mask == 0``
+        (numpy arrays or tensors, any leading shape)."""
+        return (targets["shrink_map"] > 0) | (targets["threshold_mask"] > 0) | (targets["shrink_mask"] == 0)
 
     def post_process(self, outputs: DBNetOutput, scale_factors: Sequence[tuple[float, float]] | None = None
                      ) -> list[dict[str, list]]:

@@ -1,0 +1,192 @@
+"""GlyphMix on batched tensors, on whatever device the batch is on (see ``shared/docs/method.md``).
+
+Shapes: images ``N x C x H x W``; every target map ``N x H x W``; masks ``N x H x W`` (float 0/1).
+Boxes are ``(x0, y0, x1, y1)`` in whole pixels, ``x1``/``y1`` exclusive.
+
+1. Text-balanced intra-domain mixing ``A^T``: the real batch is permuted (a random cycle, so no image is its
+   own partner); image ``i`` gets ONE rectangle of its partner ``j = perm[i]`` pasted at the same coordinates, ``M_T * X(j) + (1 - M_T) * X(i)``; targets
+   and weight maps are mixed with the same ``M_T``. The rectangle is the one of ``num_candidates`` random
+   boxes (area ``min_area..max_area`` of the image, any aspect) that holds the most text pixels of the
+   partner's pseudo-targets (``box_selection="text_balanced"``), or a random one (``"random"``).
+2. Graffiti-like inter-domain mixing ``A^G``: the strokes of synthetic image ``i`` (its glyph mask ``M_G``)
+   are pasted onto mixed real image ``i`` at their own positions with their own colours:
+   ``M_G * X_l + (1 - M_G) * X``. Targets: ``M * Y_l + (1 - M) * Y`` with ``M`` chosen by ``label_mask``:
+   ``"region"`` (default; the synthetic targets' ``text_region``: whole text instances and the margin the
+   targets need), ``"stroke"`` (``M = M_G``, as the paper writes), or ``"ignore"`` (``M = M_G``, and the
+   non-stroke pixels of the text region get weight 0 in every weight map).
+
+The detector tells which maps are weights (``weight_targets``) and which one is text (``text_target``);
+nothing here knows a detector.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+
+BOX_SELECTIONS = ("text_balanced", "random")
+LABEL_MASKS = ("region", "stroke", "ignore")
+
+
+@dataclass
+class GlyphMixConfig:
+    """Every GlyphMix choice (defaults: ``shared/docs/method.md``).
+
+    Args:
+        intra_domain: apply text-balanced real-real mixing ``A^T``.
+        inter_domain: apply graffiti-like synthetic-real mixing ``A^G``.
+        num_candidates: candidate boxes per image for ``A^T``.
+        min_area / max_area: candidate box area as a fraction of the image.
+        box_selection: ``"text_balanced"`` (most partner text) or ``"random"``.
+        label_mask: ``"region"``, ``"stroke"`` or ``"ignore"`` (how pasted glyphs are labelled).
+        char_mode: synthetic targets from character quads (each character an instance) instead of words.
+    """
+
+    intra_domain: bool = True
+    inter_domain: bool = True
+    num_candidates: int = 8
+    min_area: float = 0.1
+    max_area: float = 0.5
+    box_selection: str = "text_balanced"
+    label_mask: str = "region"
+    char_mode: bool = True
+
+    def __post_init__(self) -> None:
+        if self.box_selection not in BOX_SELECTIONS:
+            raise ValueError(f"box_selection must be one of {BOX_SELECTIONS}, got {self.box_selection!r}")
+        if self.label_mask not in LABEL_MASKS:
+            raise ValueError(f"label_mask must be one of {LABEL_MASKS}, got {self.label_mask!r}")
+        if not 0 < self.min_area <= self.max_area <= 1:
+            raise ValueError(f"need 0 < min_area <= max_area <= 1, got {self.min_area}, {self.max_area}")
+        if self.num_candidates < 1:
+            raise ValueError("num_candidates must be >= 1")
+
+
+def sample_boxes(n: int, k: int, height: int, width: int, min_area: float, max_area: float,
+                 generator: torch.Generator, device: torch.device | str = "cpu") -> torch.Tensor:
+    """``n x k x 4`` int64 random boxes: area fraction ``a ~ U(min_area, max_area)``, width fraction
+    ``~ U(a, 1)`` (so the height fraction ``a / width`` is at most 1: every aspect), uniform position."""
+    u = torch.rand(n, k, 4, generator=generator).to(device)
+    area = min_area + (max_area - min_area) * u[..., 0]
+    fw = area + (1 - area) * u[..., 1]
+    bw = (fw * width).round().clamp(1, width)
+    bh = (area / fw * height).round().clamp(1, height)
+    x0 = (u[..., 2] * (width - bw + 1)).floor().clamp(max=width - bw)
+    y0 = (u[..., 3] * (height - bh + 1)).floor().clamp(max=height - bh)
+    return torch.stack([x0, y0, x0 + bw, y0 + bh], -1).long()
+
+
+def box_sums(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
+    """Sum of ``maps`` (``N x H x W``) inside each of ``boxes`` (``N x K x 4``) -> ``N x K``, with one summed-area
+    table per map."""
+    n = maps.shape[0]
+    table = torch.nn.functional.pad(maps.double().cumsum(1).cumsum(2), (1, 0, 1, 0))
+    flat = table.reshape(n, -1)
+    w1 = table.shape[2]
+
+    def at(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return flat.gather(1, y * w1 + x)
+
+    x0, y0, x1, y1 = boxes.unbind(-1)
+    return (at(x1, y1) - at(x0, y1) - at(x1, y0) + at(x0, y0)).to(maps.dtype)
+
+
+def select_boxes(partner_text: torch.Tensor, candidates: torch.Tensor, mode: str,
+                 generator: torch.Generator) -> torch.Tensor:
+    """One box per image (``N x 4``) out of ``candidates`` (``N x K x 4``): the one holding the most of
+    ``partner_text`` (``N x H x W``, the partner's text map) or a random one."""
+    n, k = candidates.shape[:2]
+    if mode == "text_balanced":
+        index = box_sums(partner_text, candidates).argmax(1)
+    elif mode == "random":
+        index = torch.randint(k, (n,), generator=generator).to(candidates.device)
+    else:
+        raise ValueError(f"box selection must be one of {BOX_SELECTIONS}, got {mode!r}")
+    return candidates[torch.arange(n, device=candidates.device), index]
+
+
+def box_masks(boxes: torch.Tensor, height: int, width: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """``N x H x W`` masks, 1 inside each box of ``boxes`` (``N x 4``)."""
+    ys = torch.arange(height, device=boxes.device).view(1, -1, 1)
+    xs = torch.arange(width, device=boxes.device).view(1, 1, -1)
+    x0, y0, x1, y1 = (b.view(-1, 1, 1) for b in boxes.unbind(-1))
+    return ((xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)).to(dtype)
+
+
+def paste(base: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """``mask * top + (1 - mask) * base``; ``mask`` ``N x H x W`` broadcasts over a channel dimension."""
+    m = mask.to(base.dtype)
+    if base.dim() == 4:
+        m = m[:, None]
+    return torch.lerp(base, top.to(base.dtype), m)
+
+
+def intra_domain_mix(images: torch.Tensor, targets: dict[str, torch.Tensor], permutation: torch.Tensor,
+                     mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``A^T``: ``mask * X[perm] + (1 - mask) * X`` for the images and each target map."""
+    return (paste(images, images[permutation], mask),
+            {k: paste(v, v[permutation], mask) for k, v in targets.items()})
+
+
+def inter_domain_mix(images: torch.Tensor, targets: dict[str, torch.Tensor], synthetic_images: torch.Tensor,
+                     synthetic_targets: dict[str, torch.Tensor], glyph: torch.Tensor, region: torch.Tensor,
+                     label_mask: str, weight_keys: Sequence[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``A^G``: strokes (``glyph``) of the synthetic images on the real ones; targets mixed by ``label_mask``
+    (``region``: with ``region``; ``stroke``: with ``glyph``; ``ignore``: with ``glyph`` and the weight maps 0
+    on ``region`` pixels that are not strokes)."""
+    mixed = paste(images, synthetic_images, glyph)
+    if label_mask not in LABEL_MASKS:
+        raise ValueError(f"label_mask must be one of {LABEL_MASKS}, got {label_mask!r}")
+    m = region if label_mask == "region" else glyph
+    out = {k: paste(v, synthetic_targets[k], m) for k, v in targets.items()}
+    if label_mask == "ignore":
+        keep = 1 - region.to(glyph.dtype) * (1 - glyph)
+        for k in weight_keys:
+            out[k] = out[k] * keep.to(out[k].dtype)
+    return mixed, out
+
+
+@dataclass
+class MixResult:
+    """A GlyphMix batch: ``images`` ``N x 3 x H x W``, ``targets`` (``N x H x W`` maps), and what made it
+    (``boxes`` ``N x 4`` and ``permutation`` of ``A^T``, or ``None``)."""
+
+    images: torch.Tensor
+    targets: dict[str, torch.Tensor]
+    boxes: torch.Tensor | None
+    permutation: torch.Tensor | None
+
+
+def glyphmix(real_images: torch.Tensor, pseudo_targets: dict[str, torch.Tensor], synthetic_images: torch.Tensor,
+             synthetic_targets: dict[str, torch.Tensor], glyph: torch.Tensor, region: torch.Tensor,
+             config: GlyphMixConfig, text_key: str, weight_keys: Sequence[str],
+             generator: torch.Generator) -> MixResult:
+    """The full mix ``A^G(A^T(X_u), X_l)`` of one batch (real first, glyphs on top).
+
+    ``real_images``: the strong views; ``pseudo_targets``: the teacher's on the weak views; the synthetic
+    batch has the same ``N`` (image ``i`` gets synthetic image ``i``'s glyphs). Random draws (permutation,
+    boxes) come from ``generator`` (a CPU generator: the same draws on every device).
+    """
+    images, targets = real_images, pseudo_targets
+    boxes = permutation = None
+    n, _, h, w = images.shape
+    if config.intra_domain and n > 1:
+        order = torch.randperm(n, generator=generator)  # partners along a random cycle: nobody pairs with itself
+        permutation = torch.empty_like(order)
+        permutation[order] = order.roll(-1)
+        permutation = permutation.to(images.device)
+        candidates = sample_boxes(n, config.num_candidates, h, w, config.min_area, config.max_area, generator,
+                                  images.device)
+        partner_text = (targets[text_key][permutation] > 0.5).float()
+        boxes = select_boxes(partner_text, candidates, config.box_selection, generator)
+        images, targets = intra_domain_mix(images, targets, permutation, box_masks(boxes, h, w))
+    if config.inter_domain:
+        images, targets = inter_domain_mix(images, targets, synthetic_images, synthetic_targets, glyph, region,
+                                           config.label_mask, weight_keys)
+    return MixResult(images, targets, boxes, permutation)
+
+
+__all__ = ["GlyphMixConfig", "MixResult", "glyphmix", "sample_boxes", "box_sums", "select_boxes", "box_masks",
+           "paste", "intra_domain_mix", "inter_domain_mix", "BOX_SELECTIONS", "LABEL_MASKS"]

@@ -1,0 +1,258 @@
+"""GlyphMix: glyph masks against known strokes, the map step, the views, and the mixing formulas pixel for pixel."""
+
+from __future__ import annotations
+
+import io
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from datasets import load_from_disk
+from PIL import Image, ImageDraw, ImageFont
+
+from freereal_hf import DBNetForTextDetection, config_from_preset
+from freereal_hf.cli.glyphmix_preview import main as preview_main
+from freereal_hf.data.demo import _font, demo_dataset, demo_records, render_sample
+from freereal_hf.data.records import Report
+from freereal_hf.data.transforms import AugmentConfig, training_view
+from freereal_hf.glyphmix import (GlyphMixConfig, RealViews, StrongAugment, SyntheticSample, add_glyph_masks,
+                                  decode_mask, glyph_mask, glyphmix, inter_domain_mix, intra_domain_mix)
+from freereal_hf.glyphmix.mixing import box_masks, box_sums, sample_boxes, select_boxes
+
+KEYS = ("shrink_map", "shrink_mask", "threshold_map", "threshold_mask")
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+@pytest.fixture(scope="module")
+def dbnet() -> DBNetForTextDetection:
+    torch.manual_seed(0)
+    return DBNetForTextDetection(config_from_preset("dbnet_r18")).eval()
+
+
+# -- glyph masks ----------------------------------------------------------------------------------------------
+
+def test_glyph_masks_match_the_rendered_strokes():
+    ious = []
+    for i in range(24):
+        s = render_sample(np.random.default_rng([7, i]), "synthetic", (256, 256))
+        ious.append(iou(glyph_mask(s.image, s.char_quads), s.stroke_mask))
+    assert np.mean(ious) >= 0.85, ious
+    assert min(ious) > 0.5
+
+
+def test_colour_clustering_finds_strokes_that_differ_only_in_hue():
+    """Red text on a green background of the same brightness: grayscale cannot separate them, Lab can."""
+    h, w = 64, 200
+    green = np.array([0, 130, 0], np.float64)
+    red = np.array([255, 0, 0], np.float64)  # BT.601 luma 0.587 * 130 = 76.3 and 0.299 * 255 = 76.2
+    image = np.broadcast_to(green, (h, w, 3)).copy()
+    stroke = Image.new("L", (w, h), 0)
+    font = _font("DejaVuSans-Bold.ttf", 40)
+    ImageDraw.Draw(stroke).text((10, 8), "HUE", font=font, fill=255)
+    stroke = np.asarray(stroke) > 127
+    image[stroke] = red
+    image = np.clip(image + np.random.default_rng(0).normal(0, 4, (h, w, 1)), 0, 255).astype(np.uint8)
+    quads = []
+    for i, ch in enumerate("HUE"):
+        ox = 10 + font.getlength("HUE"[:i])
+        x0, y0, x1, y1 = font.getbbox(ch)
+        quads.append([[ox + x0, 8 + y0], [ox + x1, 8 + y0], [ox + x1, 8 + y1], [ox + x0, 8 + y1]])
+    quads = np.asarray(quads, np.float32)
+    assert iou(glyph_mask(image, quads), stroke) > 0.9
+    gray = cv2.cvtColor(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
+    assert iou(glyph_mask(gray, quads), stroke) < 0.5  # what the grayscale rule would give
+
+
+def test_glyph_mask_edge_cases():
+    image = np.full((20, 30, 3), 200, np.uint8)
+    assert not glyph_mask(image, np.zeros((0, 4, 2))).any()
+    bad = np.array([[[np.nan, 0], [5, 0], [5, 5], [0, 5]], [[40, 40], [50, 40], [50, 50], [40, 50]]], np.float32)
+    assert glyph_mask(image, bad).shape == (20, 30) and not glyph_mask(image, bad).any()
+    image[5:10, 5:8] = 0
+    m = glyph_mask(image, np.array([[[2, 2], [12, 2], [12, 14], [2, 14]]], np.float32))
+    assert m[5:10, 5:8].all() and m.sum() == 15
+    with pytest.raises(ValueError, match="uint8 RGB"):
+        glyph_mask(image.astype(np.float32), bad)
+
+
+def test_glyph_masks_as_a_cached_map_step(tmp_path):
+    demo_dataset("synthetic", 6, seed=3).save_to_disk(tmp_path / "syn")
+    ds = load_from_disk(tmp_path / "syn")
+    masked = add_glyph_masks(ds)
+    for record in masked:
+        image = np.asarray(Image.open(io.BytesIO(record["image"]["bytes"])).convert("RGB"))
+        quads = np.asarray(record["char_polygons"], np.float32).reshape(-1, 4, 2)
+        assert np.array_equal(decode_mask(record["glyph_mask"]), glyph_mask(image, quads))
+    assert masked.cache_files and all("cache-" in f["filename"] for f in masked.cache_files)
+    again = add_glyph_masks(load_from_disk(tmp_path / "syn"))
+    assert again._fingerprint == masked._fingerprint and again.cache_files == masked.cache_files
+    two = add_glyph_masks(load_from_disk(tmp_path / "syn"), num_proc=2, desc="two processes")
+    assert two["glyph_mask"] == masked["glyph_mask"]
+    assert add_glyph_masks(masked)["glyph_mask"] == masked["glyph_mask"]  # idempotent
+    assert sum(len(m) for m in masked["glyph_mask"]) < 6 * 256 * 256 / 20  # stored compactly
+
+
+# -- views ---------------------------------------------------------------------------------------------------
+
+def test_weak_and_strong_views_share_one_geometry():
+    ds = demo_dataset("real-like", 3, seed=1)
+    plain = StrongAugment(brightness=0, contrast=0, saturation=0, hue=0, blur_prob=0, grayscale_prob=0,
+                          noise_prob=0, jpeg_prob=0)
+    augment = AugmentConfig(size=128)
+    same = training_view(ds, RealViews(augment, plain, seed=5))[:3]
+    assert all(torch.equal(w, s) for w, s in zip(same["weak_pixel_values"], same["strong_pixel_values"]))
+    noisy = training_view(ds, RealViews(augment, StrongAugment(grayscale_prob=0), seed=5))[:3]
+    for weak, strong, weak_plain in zip(noisy["weak_pixel_values"], noisy["strong_pixel_values"],
+                                        same["weak_pixel_values"]):
+        assert torch.equal(weak, weak_plain)  # the strong noise does not change the weak view's geometry
+        assert not torch.equal(weak, strong)
+        # same geometry: the strong view correlates best with the weak view unshifted
+        smooth_w, smooth_s = (torch.nn.functional.avg_pool2d(v.mean(0)[None], 5, 1)[0] for v in (weak, strong))
+
+        def corr(a: torch.Tensor, b: torch.Tensor) -> float:
+            return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
+
+        aligned = corr(smooth_w[4:-4, 4:-4], smooth_s[4:-4, 4:-4])
+        shifted = max(corr(smooth_w[4 + dy:smooth_w.shape[0] - 4 + dy, 4 + dx:smooth_w.shape[1] - 4 + dx],
+                           smooth_s[4:-4, 4:-4]) for dy, dx in ((0, 3), (3, 0), (-3, 0), (0, -3)))
+        assert aligned > 0.5 and aligned > shifted
+
+
+def test_synthetic_sample_moves_glyphs_with_the_image(dbnet):
+    ds = add_glyph_masks(demo_dataset("synthetic", 4, seed=2))
+    for char_mode in (True, False):
+        tf = SyntheticSample(dbnet.build_targets, dbnet.target_region, AugmentConfig(size=256), char_mode, seed=1)
+        for i in range(4):
+            s = training_view(ds, tf)[i]
+            from freereal_hf.glyphmix.preview import to_uint8
+
+            image = to_uint8(s["pixel_values"][None])[0]
+            glyph = s["glyph_mask"].numpy() > 0
+            # a mask made on the warped image's own strokes agrees with the warped mask
+            dark_or_light = np.abs(image.astype(np.int32) - np.median(image.reshape(-1, 3), 0)).sum(2) > 60
+            assert glyph.sum() > 0 and (glyph & dark_or_light).sum() / glyph.sum() > 0.8
+            assert (s["text_region"].numpy() >= (s["shrink_map"].numpy() > 0)).all()
+            count = cv2.connectedComponents((s["shrink_map"].numpy() > 0).astype(np.uint8))[0] - 1
+            words = len(demo_records("synthetic", 4, seed=2)[i]["polygons"])
+            assert (count > words) if char_mode else (count <= words)
+
+
+def test_a_corrupt_synthetic_image_is_skipped_with_zero_weights(dbnet, caplog):
+    records = demo_records("synthetic", 2, seed=4)
+    ds = add_glyph_masks(demo_dataset("synthetic", 2, seed=4))
+    bad = dict(ds[0], image={"bytes": records[0]["image"]["bytes"][:100], "path": None})
+    report = Report()
+    tf = SyntheticSample(dbnet.build_targets, dbnet.target_region, AugmentConfig(size=64), report=report)
+    out = tf.one(bad)
+    assert out["shrink_mask"].sum() == 0 and out["threshold_mask"].sum() == 0 and out["glyph_mask"].sum() == 0
+    assert report.counts["training images skipped"] == 1 and records[0]["key"] in caplog.text
+
+
+# -- mixing on tensors ---------------------------------------------------------------------------------------
+
+def test_boxes_and_text_balanced_selection():
+    g = torch.Generator().manual_seed(0)
+    boxes = sample_boxes(5, 8, 40, 60, 0.1, 0.5, g)
+    x0, y0, x1, y1 = boxes.unbind(-1)
+    assert (x0 >= 0).all() and (y0 >= 0).all() and (x1 <= 60).all() and (y1 <= 40).all()
+    area = ((x1 - x0) * (y1 - y0)).float() / (40 * 60)
+    assert (area > 0.08).all() and (area < 0.53).all()
+    maps = torch.rand(5, 40, 60)
+    brute = torch.tensor([[float(maps[n, b[1]:b[3], b[0]:b[2]].sum()) for b in boxes[n]] for n in range(5)])
+    assert torch.allclose(box_sums(maps, boxes), brute, rtol=1e-5)
+    text = torch.zeros(1, 40, 60)
+    text[0, 30:40, 50:60] = 1  # the partner's text sits in the bottom-right corner
+    cands = torch.tensor([[[0, 0, 30, 20], [40, 25, 60, 40], [10, 10, 50, 30]]])
+    assert select_boxes(text, cands, "text_balanced", g).tolist() == [[40, 25, 60, 40]]
+    picks = {tuple(select_boxes(text, cands, "random", g)[0].tolist()) for _ in range(30)}
+    assert len(picks) > 1
+    assert box_masks(torch.tensor([[1, 2, 3, 5]]), 6, 4)[0].nonzero().tolist() == [[y, x] for y in (2, 3, 4)
+                                                                                   for x in (1, 2)]
+
+
+def test_intra_domain_mix_formula():
+    images = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
+    targets = {"a": torch.rand(2, 4, 5), "w": torch.ones(2, 4, 5)}
+    perm = torch.tensor([1, 0])
+    mask = box_masks(torch.tensor([[1, 1, 3, 3], [0, 0, 5, 2]]), 4, 5)
+    mixed, mixed_t = intra_domain_mix(images, targets, perm, mask)
+    for i in range(2):
+        inside = mask[i].bool()
+        assert torch.equal(mixed[i][:, inside], images[perm[i]][:, inside])
+        assert torch.equal(mixed[i][:, ~inside], images[i][:, ~inside])
+        assert torch.equal(mixed_t["a"][i][inside], targets["a"][perm[i]][inside])
+        assert torch.equal(mixed_t["a"][i][~inside], targets["a"][i][~inside])
+
+
+def test_inter_domain_mix_label_modes():
+    real = torch.zeros(1, 3, 4, 4)
+    syn = torch.full((1, 3, 4, 4), 9.0)
+    glyph = torch.zeros(1, 4, 4)
+    glyph[0, 1, 1] = glyph[0, 2, 2] = 1
+    region = torch.zeros(1, 4, 4)
+    region[0, 0:3, 0:3] = 1
+    pseudo = {"text": torch.zeros(1, 4, 4), "weight": torch.ones(1, 4, 4)}
+    syn_t = {"text": region.clone(), "weight": torch.ones(1, 4, 4)}
+    for mode in ("region", "stroke", "ignore"):
+        image, t = inter_domain_mix(real, pseudo, syn, syn_t, glyph, region, mode, ["weight"])
+        assert torch.equal(image[0, 0] > 0, glyph[0] > 0) and image.max() == 9  # strokes only, their colours
+        expected_text = region if mode == "region" else glyph
+        assert torch.equal(t["text"], expected_text)
+        expected_weight = torch.ones(1, 4, 4)
+        if mode == "ignore":
+            expected_weight[(region > 0) & (glyph == 0)] = 0
+        assert torch.equal(t["weight"], expected_weight), mode
+
+
+def test_full_glyphmix_is_inter_after_intra_and_on_the_batch_device():
+    g = torch.Generator().manual_seed(3)
+    n, h, w = 4, 32, 32
+    real = torch.rand(n, 3, h, w)
+    pseudo = {"shrink_map": (torch.rand(n, h, w) > 0.7).float(), "shrink_mask": torch.ones(n, h, w)}
+    syn = torch.rand(n, 3, h, w)
+    syn_t = {"shrink_map": torch.zeros(n, h, w), "shrink_mask": torch.ones(n, h, w)}
+    glyph = (torch.rand(n, h, w) > 0.9).float()
+    region = torch.clamp(glyph * 2, max=1)
+    cfg = GlyphMixConfig()
+    result = glyphmix(real, pseudo, syn, syn_t, glyph, region, cfg, "shrink_map", ["shrink_mask"], g)
+    assert (result.permutation != torch.arange(n)).all() and sorted(result.permutation.tolist()) == list(range(n))
+    a_img, a_t = intra_domain_mix(real, pseudo, result.permutation, box_masks(result.boxes, h, w))
+    b_img, b_t = inter_domain_mix(a_img, a_t, syn, syn_t, glyph, region, "region", ["shrink_mask"])
+    assert torch.equal(result.images, b_img) and all(torch.equal(result.targets[k], b_t[k]) for k in b_t)
+    only_glyphs = glyphmix(real, pseudo, syn, syn_t, glyph, region, GlyphMixConfig(intra_domain=False), "shrink_map",
+                           ["shrink_mask"], g)
+    assert only_glyphs.boxes is None and torch.equal(only_glyphs.images, inter_domain_mix(
+        real, pseudo, syn, syn_t, glyph, region, "region", ["shrink_mask"])[0])
+    with pytest.raises(ValueError, match="label_mask"):
+        GlyphMixConfig(label_mask="strokes")
+
+
+def test_dbnet_pseudo_targets(dbnet):
+    from freereal_hf.models.dbnet.modeling_dbnet import DBNetOutput
+
+    prob = torch.full((1, 32, 32), 0.1)
+    prob[0, 10:14, 10:20] = 0.95  # confident text
+    prob[0, 0, 0] = 0.5  # unsure
+    thr = torch.full((1, 32, 32), 0.4)
+    t = dbnet.pseudo_targets(DBNetOutput(prob=prob, thr=thr))
+    assert set(t) == set(KEYS)
+    assert torch.equal(t["shrink_map"], (prob >= 0.5).float())
+    assert t["shrink_mask"][0, 0, 0] == 0 and t["shrink_mask"].sum() == 32 * 32 - 1
+    assert torch.equal(t["threshold_map"], thr)
+    band = dbnet.config.pseudo_band
+    assert t["threshold_mask"][0, 10 - band, 15] == 1 and t["threshold_mask"][0, 10 - band - 1, 15] == 0
+    region = dbnet.target_region(dbnet.build_targets([np.array([[4, 4], [28, 4], [28, 20], [4, 20]])], [False],
+                                                     (32, 32)))
+    assert region[12, 16] and region[3, 16] and not region[30, 30]
+
+
+def test_preview_cli_writes_a_grid(tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert preview_main(["--num-images", "3", "--crop-size", "128", "--output", str(out)]) == 0
+    grid = cv2.imread(str(out))
+    assert grid is not None and grid.shape[0] > 4 * 128 and grid.shape[1] > 3 * 128
+    assert "own labels" in capsys.readouterr().out
