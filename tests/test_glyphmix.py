@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from datasets import load_from_disk
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
 
 from freereal_hf import DBNetForTextDetection, config_from_preset
 from freereal_hf.cli.glyphmix_preview import main as preview_main

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -93,24 +93,95 @@ class TrainState:
     global_step: int = 0
     epoch: int = 0
     samples_seen: int = 0
+    streams: dict[str, tuple[int, int]] = field(default_factory=dict)  # data stream -> (epoch, batches taken)
 
-    def state_dict(self) -> dict[str, int]:
+    def state_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    def load_state_dict(self, state: dict[str, int]) -> None:
+    def load_state_dict(self, state: dict[str, Any]) -> None:
         for k, v in state.items():
-            setattr(self, k, int(v))
+            setattr(self, k, {n: (int(e), int(o)) for n, (e, o) in v.items()} if k == "streams" else int(v))
+
+
+def make_accelerator(output_dir: str | Path, *, mixed_precision: str, gradient_accumulation_steps: int,
+                     report_to: str, save_total_limit: int):
+    """The ``Accelerator`` of both loops: checkpoints under ``output_dir/checkpoints`` (keep the newest
+    ``save_total_limit``), TensorBoard logs under ``output_dir/logs``, seedable samplers.
+
+    Several processes on a machine without CUDA (``accelerate launch --multi_gpu --num_processes 2`` on a CPU)
+    run as accelerate's multi-CPU (gloo) setup; accelerate would otherwise start independent single runs.
+    """
+    import os
+
+    from accelerate import Accelerator
+    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
+
+    out = Path(output_dir)
+    cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    return Accelerator(
+        cpu=cpu, mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps,
+        log_with=None if report_to == "none" else report_to,
+        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs"),
+                                            automatic_checkpoint_naming=True, total_limit=save_total_limit),
+        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+
+
+def make_loader(dataset, batch_size: int, num_workers: int, shuffle: bool, seed: int):
+    """The training DataLoader: full batches only, shuffled by a seeded generator (accelerate's seedable sampler
+    re-seeds it per epoch)."""
+    from torch.utils.data import DataLoader
+
+    generator = torch.Generator().manual_seed(seed)
+    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=True, num_workers=num_workers,
+                      generator=generator, persistent_workers=False)
+
+
+COMPLETE = "checkpoint_complete"  # written after save_state returned on every process
 
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest ``checkpoints/checkpoint_N`` folder that accelerate wrote completely, or None."""
+    """The newest ``checkpoints/checkpoint_N`` folder that was written completely (a run killed while saving
+    leaves one without the marker), or None."""
     root = Path(output_dir) / "checkpoints"
     found = []
     for d in root.glob("checkpoint_*") if root.is_dir() else []:
         m = re.fullmatch(r"checkpoint_(\d+)", d.name)
-        if m and (d / "random_states_0.pkl").exists():
+        if m and (d / COMPLETE).exists():
             found.append((int(m.group(1)), d))
     return max(found)[1] if found else None
+
+
+def save_checkpoint(accelerator: Any) -> Path:
+    """``accelerator.save_state()`` into the next ``checkpoints/checkpoint_N``, then the completion marker."""
+    path = Path(accelerator.save_state())
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        (path / COMPLETE).write_text("ok\n")
+    return path
+
+
+def resume_latest(accelerator: Any, output_dir: str | Path, state: TrainState) -> Path | None:
+    """Loads the newest complete checkpoint of ``output_dir`` (model, optimiser, registered objects, RNG
+    states); removes unfinished checkpoint folders after it, so that the next save can take their name."""
+    ckpt = latest_checkpoint(output_dir)
+    if ckpt is None:
+        logger.warning("--resume: no complete checkpoint in %s, starting from scratch", Path(output_dir) / "checkpoints")
+        return None
+    number = int(ckpt.name.split("_")[-1])
+    accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        import shutil
+
+        for d in ckpt.parent.glob("checkpoint_*"):
+            m = re.fullmatch(r"checkpoint_(\d+)", d.name)
+            if m and int(m.group(1)) > number:
+                logger.warning("removing the unfinished checkpoint %s", d)
+                shutil.rmtree(d)
+    accelerator.wait_for_everyone()
+    accelerator.load_state(str(ckpt))
+    accelerator.project_configuration.iteration = number + 1
+    accelerator.print(f"resumed from {ckpt} at step {state.global_step}")
+    return ckpt
 
 
 def save_final(model: torch.nn.Module, output_dir: str | Path, *, job: str, datasets: list[str],
@@ -139,4 +210,5 @@ def save_final(model: torch.nn.Module, output_dir: str | Path, *, job: str, data
 
 
 __all__ = ["load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
-           "TrainState", "latest_checkpoint", "save_final"]
+           "TrainState", "make_accelerator", "make_loader", "latest_checkpoint", "save_checkpoint",
+           "resume_latest", "save_final"]

@@ -12,18 +12,16 @@ from __future__ import annotations
 
 import json
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .common import (TrainState, build_optimizer, latest_checkpoint, load_model, load_text_dataset, save_final,
-                     warmup_poly_schedule)
+from .common import (TrainState, build_optimizer, load_model, load_text_dataset, make_accelerator, make_loader,
+                     resume_latest, save_checkpoint, save_final, warmup_poly_schedule)
 
 logger = logging.getLogger("freereal_hf.training")
 
@@ -72,14 +70,6 @@ class FinetuneArguments:
     export_mmocr: bool = field(default=False, metadata={"help": "also write OUTPUT_DIR/mmocr.pth"})
 
 
-def _loader(dataset, batch_size: int, num_workers: int, shuffle: bool, seed: int):
-    from torch.utils.data import DataLoader
-
-    generator = torch.Generator().manual_seed(seed)
-    return DataLoader(dataset, batch_size=batch_size, shuffle=shuffle, drop_last=True, num_workers=num_workers,
-                      generator=generator, persistent_workers=False)
-
-
 def _collate_labels(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     pixel_values = batch["pixel_values"]
     return pixel_values, {k: v for k, v in batch.items() if k != "pixel_values"}
@@ -87,20 +77,16 @@ def _collate_labels(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[
 
 def finetune(args: FinetuneArguments) -> dict[str, Any]:
     """Runs fine-tuning; returns ``{"final_dir", "metrics", "global_step"}`` (metrics of the last evaluation)."""
-    from accelerate import Accelerator
-    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, set_seed
+    from accelerate.utils import set_seed
 
     from ..data.transforms import AugmentConfig, TrainTransform, training_view
     from ..image_processing import TextDetectionImageProcessor
     from .evaluation import evaluate_detector
 
     out = Path(args.output_dir)
-    accelerator = Accelerator(
-        mixed_precision=args.mixed_precision, gradient_accumulation_steps=args.gradient_accumulation_steps,
-        log_with=None if args.report_to == "none" else args.report_to,
-        project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs"),
-                                            automatic_checkpoint_naming=True, total_limit=args.save_total_limit),
-        dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+    accelerator = make_accelerator(out, mixed_precision=args.mixed_precision,
+                                   gradient_accumulation_steps=args.gradient_accumulation_steps,
+                                   report_to=args.report_to, save_total_limit=args.save_total_limit)
     set_seed(args.seed)
     model = load_model(args.model, seed=args.seed)
     train_raw = load_text_dataset(args.train_dataset, args.train_split, image_size=args.image_size)
@@ -110,20 +96,14 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     augment = AugmentConfig(size=args.crop_size, scale_range=(args.scale_min, args.scale_max),
                             rotate_degrees=args.rotate_degrees, flip_prob=args.flip_prob)
     transform = TrainTransform(model.build_targets, augment, seed=args.seed)
-    loader = _loader(training_view(train_raw, transform), args.batch_size, args.num_workers, True, args.seed)
+    loader = make_loader(training_view(train_raw, transform), args.batch_size, args.num_workers, True, args.seed)
     optimizer = build_optimizer(model, args.optimizer, args.learning_rate, args.weight_decay, args.momentum)
     scheduler = warmup_poly_schedule(optimizer, args.warmup_steps, args.max_steps, args.poly_power)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
     state = TrainState()
     accelerator.register_for_checkpointing(scheduler, state)  # stepped by us, once per optimiser step
     if args.resume:
-        ckpt = latest_checkpoint(out)
-        if ckpt is None:
-            logger.warning("--resume: no checkpoint in %s, starting from scratch", out / "checkpoints")
-        else:
-            accelerator.load_state(str(ckpt))
-            accelerator.project_configuration.iteration = int(ckpt.name.split("_")[-1]) + 1
-            accelerator.print(f"resumed from {ckpt} at step {state.global_step}")
+        resume_latest(accelerator, out, state)
     processor = TextDetectionImageProcessor.for_config(accelerator.unwrap_model(model).config)
     if args.eval_long_side:
         processor = TextDetectionImageProcessor(scale=None, long_side=args.eval_long_side)
@@ -185,7 +165,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
             bar.set_postfix(loss=f"{parts['loss']:.3f}", lr=f"{scheduler.get_last_lr()[0]:.2e}")
             bar.update(1)
             if args.save_steps and state.global_step % args.save_steps == 0:
-                accelerator.save_state()
+                save_checkpoint(accelerator)
             if args.eval_steps and state.global_step % args.eval_steps == 0 and state.global_step < args.max_steps:
                 metrics = run_eval()
                 model.train()

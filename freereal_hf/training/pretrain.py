@@ -1,0 +1,424 @@
+"""FreeReal pre-training on accelerate (``freereal-pretrain``): student/teacher with GlyphMix.
+
+One step (``shared/docs/design.md``):
+
+- stage 1 (the first ``stage1_steps`` steps, optional): the student learns on synthetic data with the
+  supervised loss; at its end the teacher becomes a copy of the student;
+- stage 2: the teacher (EMA of the student, no gradients) reads the weak views of a real batch and its
+  outputs become pseudo-targets with confidence masking (``model.pseudo_targets``); GlyphMix mixes the strong
+  views, the pseudo-targets and the synthetic batch on the device; the student learns on the mixed batch;
+  the teacher follows with ``teacher = m * teacher + (1 - m) * student``.
+
+Only the detector protocol is used (``build_targets``, ``target_region``, ``pseudo_targets``, ``forward``
+with ``labels``, ``text_target``/``weight_targets``), so every detector pre-trains the same way.
+
+Checkpoints (``save_state`` every ``save_steps``; keep the newest ``save_total_limit``) hold the student,
+the teacher, the optimiser, the schedule, the RNG states, the step and each data stream's epoch and
+position; ``--resume`` continues from the newest and ends with the weights of an uninterrupted run (every
+random draw is a function of the seed, the step or the record key).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import time
+import zlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm.auto import tqdm
+
+from ..glyphmix.mixing import GlyphMixConfig, MixResult, glyphmix
+from .common import (TrainState, build_optimizer, load_model, load_text_dataset, make_accelerator, make_loader,
+                     resume_latest, save_checkpoint, save_final, warmup_poly_schedule)
+
+logger = logging.getLogger("freereal_hf.training")
+
+DEMO_SYNTHETIC = "demo:synthetic:32"
+DEMO_REAL = "demo:real-like:32:1"
+
+
+@dataclass
+class PretrainArguments:
+    """Arguments of ``freereal-pretrain`` (command line, or a YAML/JSON file given as the first argument).
+
+    With no dataset arguments the embedded demo data is used (32 generated synthetic images with
+    character boxes, 32 generated real-like images whose labels are not used).
+    """
+
+    output_dir: str = field(default="outputs/pretrain", metadata={"help": "checkpoints, logs and final/ go here"})
+    model: str = field(default="dbnet_r18", metadata={"help": "preset name, local folder or Hub id"})
+    synthetic_dataset: str = field(default=DEMO_SYNTHETIC, metadata={
+        "help": "labeled synthetic data with character boxes (SynthText schema): Hub id, local folder or "
+                "demo[:synthetic|real-like][:N][:SEED]"})
+    synthetic_split: str = "train"
+    real_datasets: list[str] = field(default_factory=lambda: [DEMO_REAL], metadata={
+        "help": "unlabeled real data, one or more Hub ids / local folders / demo specs"})
+    real_weights: list[float] | None = field(default=None, metadata={
+        "help": "sampling weight of each real dataset (default: equal)"})
+    real_split: str = "train"
+    streaming: bool = field(default=False, metadata={"help": "stream the datasets (IterableDataset)"})
+    max_steps: int = field(default=60, metadata={"help": "optimiser steps, both stages together"})
+    stage1_steps: int | None = field(default=None, metadata={
+        "help": "supervised warm-up steps on synthetic data (0: none; default: a third of max_steps)"})
+    batch_size: int = field(default=4, metadata={"help": "real images (and as many synthetic) per process"})
+    ema_momentum: float = field(default=0.999, metadata={"help": "teacher = m * teacher + (1 - m) * student"})
+    pseudo_confidence: float | None = field(default=None, metadata={
+        "help": "ignore teacher pixels less confident than this (default: the model config's, 0.7 for DBNet)"})
+    intra_domain: bool = field(default=True, metadata={"help": "GlyphMix: text-balanced real-real mixing"})
+    inter_domain: bool = field(default=True, metadata={"help": "GlyphMix: graffiti synthetic-real mixing"})
+    num_candidates: int = 8
+    min_area: float = 0.1
+    max_area: float = 0.5
+    box_selection: str = field(default="text_balanced", metadata={"help": "text_balanced or random"})
+    label_mask: str = field(default="region", metadata={"help": "region, stroke or ignore"})
+    char_mode: bool = field(default=True, metadata={"help": "synthetic targets from character boxes"})
+    optimizer: str = field(default="adamw", metadata={"help": "sgd or adamw"})
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9
+    warmup_steps: int = 10
+    poly_power: float = 0.9
+    gradient_accumulation_steps: int = 1
+    max_grad_norm: float | None = field(default=None, metadata={"help": "clip gradients to this norm"})
+    mixed_precision: str = field(default="no", metadata={"help": "no, fp16 or bf16"})
+    crop_size: int | None = field(default=None, metadata={
+        "help": "training crop side, a multiple of 32 (default 640; on demo data the demo image size)"})
+    scale_min: float = 0.5
+    scale_max: float = 3.0
+    rotate_degrees: float = 10.0
+    flip_prob: float = 0.5
+    save_steps: int = field(default=50, metadata={"help": "checkpoint every N steps"})
+    save_total_limit: int = field(default=2, metadata={"help": "keep the newest K checkpoints"})
+    logging_steps: int = 10
+    image_log_steps: int = field(default=50, metadata={"help": "GlyphMix grid to TensorBoard every N steps (0: never)"})
+    report_to: str = field(default="tensorboard", metadata={"help": "tensorboard or none"})
+    num_workers: int = field(default=2, metadata={"help": "DataLoader workers per data stream"})
+    preprocessing_num_workers: int | None = field(default=None, metadata={"help": "processes of the glyph-mask map"})
+    image_size: int = field(default=256, metadata={"help": "side of generated demo images"})
+    seed: int = 0
+    resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
+    save_student: bool = field(default=False, metadata={"help": "save the student instead of the teacher"})
+    push_to_hub: str | None = field(default=None, metadata={"help": "ORG/NAME to upload final/ to"})
+    dry_run: bool = field(default=False, metadata={"help": "with push_to_hub: list the upload, send nothing"})
+    export_mmocr: bool = field(default=False, metadata={"help": "also write OUTPUT_DIR/mmocr.pth"})
+    record_samples: bool = field(default=False, metadata={
+        "help": "write OUTPUT_DIR/samples/rank_R.jsonl: the record keys of every step and a digest of the final "
+                "weights, per process (to audit sharding and synchronisation)"})
+    profile: bool = field(default=False, metadata={
+        "help": "time each part of a step (synchronising the device), print the table at the end"})
+
+    def __post_init__(self) -> None:
+        if self.stage1_steps is None:
+            self.stage1_steps = self.max_steps // 3
+
+    def glyphmix_config(self) -> GlyphMixConfig:
+        return GlyphMixConfig(intra_domain=self.intra_domain, inter_domain=self.inter_domain,
+                              num_candidates=self.num_candidates, min_area=self.min_area, max_area=self.max_area,
+                              box_selection=self.box_selection, label_mask=self.label_mask, char_mode=self.char_mode)
+
+
+def uses_demo_data(args: PretrainArguments) -> bool:
+    from .common import parse_demo_spec
+
+    return all(parse_demo_spec(s) is not None for s in [args.synthetic_dataset, *args.real_datasets])
+
+
+def unlabeled(dataset: Any) -> Any:
+    """``dataset`` reduced to ``key`` and ``image`` (a ``key`` is made from the row index when missing)."""
+    names = dataset.column_names or []
+    if "image" not in names:
+        raise ValueError(f"an unlabeled real dataset needs an 'image' column; it has {names}")
+    if "key" not in names:
+        dataset = dataset.map(lambda _, i: {"key": f"{i:09d}"}, with_indices=True)
+    return dataset.select_columns(["key", "image"])
+
+
+def real_dataset(args: PretrainArguments) -> Any:
+    """The unlabeled real stream: one dataset, or several interleaved with ``real_weights``."""
+    from datasets import interleave_datasets
+
+    sets = [unlabeled(load_text_dataset(s, args.real_split, streaming=args.streaming, image_size=args.image_size))
+            for s in args.real_datasets]
+    if len(sets) == 1:
+        return sets[0]
+    weights = args.real_weights or [1.0] * len(sets)
+    if len(weights) != len(sets):
+        raise ValueError(f"{len(sets)} real datasets but {len(weights)} real_weights")
+    total = float(sum(weights))
+    return interleave_datasets(sets, probabilities=[w / total for w in weights], seed=args.seed,
+                               stopping_strategy="all_exhausted")
+
+
+class Stream:
+    """An endless stream of batches of one (prepared) DataLoader whose epoch and position live in ``state``
+    under ``name``, so a resumed run continues where the checkpoint was taken."""
+
+    def __init__(self, accelerator: Any, loader: Any, transform: Any, state: TrainState, name: str) -> None:
+        self.accelerator, self.loader, self.transform, self.state, self.name = accelerator, loader, transform, state, name
+        self.iterator = None
+
+    def next(self) -> dict[str, Any]:
+        for _ in range(2):
+            if self.iterator is None:
+                epoch, offset = self.state.streams.get(self.name, (0, 0))
+                self.transform.epoch = epoch
+                if hasattr(self.loader, "set_epoch"):
+                    self.loader.set_epoch(epoch)
+                batches = self.accelerator.skip_first_batches(self.loader, offset) if offset else self.loader
+                self.iterator = iter(batches)
+            try:
+                batch = next(self.iterator)
+            except StopIteration:
+                epoch, _ = self.state.streams.get(self.name, (0, 0))
+                self.state.streams[self.name] = (epoch + 1, 0)
+                self.iterator = None
+                continue
+            epoch, offset = self.state.streams.get(self.name, (0, 0))
+            self.state.streams[self.name] = (epoch, offset + 1)
+            return batch
+        raise RuntimeError(f"the {self.name} data gives no batch of the batch size per process; lower --batch_size")
+
+
+@torch.no_grad()
+def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, momentum: float, accelerator: Any = None) -> None:
+    """``teacher = momentum * teacher + (1 - momentum) * student`` for the parameters; buffers (batch-norm
+    statistics) are copied. With several processes the student's floating buffers are first averaged across
+    them, so every process holds the same student and teacher."""
+    t_params = [p for p in teacher.parameters()]
+    s_params = [p.detach().to(p.dtype) for p in student.parameters()]
+    torch._foreach_lerp_(t_params, s_params, 1.0 - momentum)
+    s_buffers = list(student.buffers())
+    if accelerator is not None and accelerator.num_processes > 1:
+        floats = [b for b in s_buffers if b.is_floating_point()]
+        if floats:
+            flat = accelerator.reduce(torch.cat([b.reshape(-1) for b in floats]), reduction="mean")
+            torch._foreach_copy_(floats, list(flat.split([b.numel() for b in floats])))
+    for tb, sb in zip(teacher.buffers(), s_buffers):
+        tb.copy_(sb)
+
+
+def mix_batch(teacher: torch.nn.Module, real: dict[str, Any], synthetic: dict[str, Any], config: GlyphMixConfig,
+              generator: torch.Generator, autocast: Any = None, timer: "StepTimer | None" = None
+              ) -> tuple[MixResult, dict[str, torch.Tensor]]:
+    """Teacher on the weak views -> pseudo-targets (``teacher.pseudo_targets``) -> GlyphMix with the synthetic
+    batch. Returns the mix and the pseudo-targets before mixing."""
+    with torch.no_grad(), (autocast() if autocast is not None else torch.autocast("cpu", enabled=False)):
+        outputs = teacher(real["weak_pixel_values"])
+    if timer is not None:
+        timer.mark("teacher forward")
+    pseudo = teacher.pseudo_targets(outputs)
+    mix = glyphmix(real["strong_pixel_values"], pseudo, synthetic["pixel_values"], {k: synthetic[k] for k in pseudo},
+                   synthetic["glyph_mask"], synthetic["text_region"], config, teacher.text_target,
+                   teacher.weight_targets, generator)
+    if timer is not None:
+        timer.mark("GlyphMix")
+    return mix, pseudo
+
+
+class StepTimer:
+    """Seconds spent in each named part of the steps (device synchronised before each reading when ``sync``)."""
+
+    PARTS = ("data wait", "teacher forward", "GlyphMix", "student forward/backward", "EMA update")
+
+    def __init__(self, device: torch.device, sync: bool) -> None:
+        self.totals: dict[str, float] = {part: 0.0 for part in self.PARTS}
+        self.device, self.sync = device, sync
+        self.last = time.perf_counter()
+
+    def mark(self, part: str) -> None:
+        if self.sync and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.totals[part] = self.totals.get(part, 0.0) + now - self.last
+        self.last = now
+
+    def table(self, steps: int) -> str:
+        total = sum(self.totals.values())
+        lines = [f"{'part':<26}{'ms/step':>10}{'share':>8}"]
+        for part, seconds in self.totals.items():
+            lines.append(f"{part:<26}{1000 * seconds / max(1, steps):>10.1f}{100 * seconds / total:>7.1f}%")
+        lines.append(f"{'step':<26}{1000 * total / max(1, steps):>10.1f}{100.0:>7.1f}%")
+        return "\n".join(lines)
+
+
+def _digest(module: torch.nn.Module) -> str:
+    crc = 0
+    for name, tensor in module.state_dict().items():
+        crc = zlib.crc32(name.encode(), crc)
+        crc = zlib.crc32(tensor.detach().float().cpu().contiguous().numpy().tobytes(), crc)
+    return f"{crc:08x}"
+
+
+def pretrain(args: PretrainArguments) -> dict[str, Any]:
+    """Runs FreeReal pre-training; returns ``{"final_dir", "global_step", "losses", "profile"}``."""
+    from accelerate.utils import set_seed
+
+    from ..data.transforms import AugmentConfig, training_view
+    from ..glyphmix.masks import add_glyph_masks
+    from ..glyphmix.views import RealViews, StrongAugment, SyntheticSample
+
+    out = Path(args.output_dir)
+    accelerator = make_accelerator(out, mixed_precision=args.mixed_precision,
+                                   gradient_accumulation_steps=args.gradient_accumulation_steps,
+                                   report_to=args.report_to, save_total_limit=args.save_total_limit)
+    set_seed(args.seed)
+    mix_config = args.glyphmix_config()
+    student = load_model(args.model, seed=args.seed)
+    if args.pseudo_confidence is not None:
+        student.config.pseudo_confidence = args.pseudo_confidence
+    crop = args.crop_size or (args.image_size if uses_demo_data(args) else 640)
+    augment = AugmentConfig(size=crop, scale_range=(args.scale_min, args.scale_max),
+                            rotate_degrees=args.rotate_degrees, flip_prob=args.flip_prob)
+
+    with accelerator.main_process_first():  # the glyph-mask map runs once; the other processes read its cache
+        synthetic_raw = add_glyph_masks(load_text_dataset(args.synthetic_dataset, args.synthetic_split,
+                                                          streaming=args.streaming, image_size=args.image_size),
+                                        num_proc=args.preprocessing_num_workers)
+        real_raw = real_dataset(args)
+    synthetic_tf = SyntheticSample(student.build_targets, student.target_region, augment,
+                                   char_mode=mix_config.char_mode, seed=args.seed)
+    real_tf = RealViews(augment, StrongAugment(), seed=args.seed + 1)
+    shuffle = not args.streaming
+    synthetic_loader = make_loader(training_view(synthetic_raw, synthetic_tf), args.batch_size, args.num_workers,
+                                   shuffle, args.seed)
+    real_loader = make_loader(training_view(real_raw, real_tf), args.batch_size, args.num_workers, shuffle,
+                              args.seed + 1)
+    optimizer = build_optimizer(student, args.optimizer, args.learning_rate, args.weight_decay, args.momentum)
+    scheduler = warmup_poly_schedule(optimizer, args.warmup_steps, args.max_steps, args.poly_power)
+    student, optimizer, synthetic_loader, real_loader = accelerator.prepare(student, optimizer, synthetic_loader,
+                                                                            real_loader)
+    teacher = copy.deepcopy(accelerator.unwrap_model(student)).eval().requires_grad_(False)
+    state = TrainState()
+    accelerator.register_for_checkpointing(scheduler, state, teacher)
+    if args.resume:
+        resume_latest(accelerator, out, state)
+    synthetic_stream = Stream(accelerator, synthetic_loader, synthetic_tf, state, "synthetic")
+    real_stream = Stream(accelerator, real_loader, real_tf, state, "real")
+
+    hyper = {k: v for k, v in asdict(args).items()
+             if k not in ("push_to_hub", "dry_run", "resume", "record_samples", "profile")}
+    hyper["crop_size"] = crop
+    if accelerator.is_main_process and args.report_to != "none":
+        accelerator.init_trackers("pretrain", config={k: v for k, v in hyper.items()
+                                                      if isinstance(v, (int, float, str, bool))})
+    samples_log = None
+    if args.record_samples:
+        (out / "samples").mkdir(parents=True, exist_ok=True)
+        # line-buffered: the lines of a killed run are on disk
+        samples_log = open(out / "samples" / f"rank_{accelerator.process_index}.jsonl", "a", buffering=1)
+    model = accelerator.unwrap_model(student)
+    target_keys = list(model.build_targets([], [], (32, 32)))
+    timer = StepTimer(accelerator.device, args.profile)
+    bar = tqdm(total=args.max_steps, initial=state.global_step, desc="pre-training",
+               disable=not accelerator.is_local_main_process)
+    student.train()
+    losses: list[float] = []
+    tic, samples_since, profiled_steps = time.perf_counter(), 0, 0
+    while state.global_step < args.max_steps:
+        stage = 1 if state.global_step < args.stage1_steps else 2
+        timer.last = time.perf_counter()
+        synthetic = synthetic_stream.next()
+        real = real_stream.next() if stage == 2 else None
+        timer.mark("data wait")
+        pseudo = mix = None
+        with accelerator.accumulate(student):
+            if stage == 1:
+                images, labels = synthetic["pixel_values"], {k: synthetic[k] for k in target_keys}
+            else:
+                generator = torch.Generator().manual_seed(
+                    zlib.crc32(f"{args.seed}/{state.global_step}/{accelerator.process_index}".encode()))
+                mix, pseudo = mix_batch(teacher, real, synthetic, mix_config, generator, accelerator.autocast, timer)
+                images, labels = mix.images, mix.targets
+            outputs = student(images, labels=labels)
+            accelerator.backward(outputs.loss)
+            if accelerator.sync_gradients and args.max_grad_norm:
+                accelerator.clip_grad_norm_(student.parameters(), args.max_grad_norm)
+            optimizer.step()
+            optimizer.zero_grad()
+        timer.mark("student forward/backward")
+        samples_since += images.shape[0] * accelerator.num_processes
+        if samples_log is not None:
+            samples_log.write(json.dumps({"step": state.global_step, "stage": stage, "synthetic": synthetic["key"],
+                                          "real": real["key"] if real is not None else []}) + "\n")
+        if not accelerator.sync_gradients:
+            continue
+        scheduler.step()
+        state.global_step += 1
+        if stage == 1 and state.global_step == args.stage1_steps:
+            teacher.load_state_dict(model.state_dict())  # stage 2 starts from the warmed-up student
+        elif stage == 2:
+            ema_update(teacher, model, args.ema_momentum, accelerator)
+        timer.mark("EMA update")
+        profiled_steps += 1
+        parts = {k: float(v.detach()) for k, v in outputs.items() if k.startswith("loss")}
+        losses.append(parts["loss"])
+        rate = samples_since / max(1e-9, time.perf_counter() - tic)
+        if state.global_step % args.logging_steps == 0 or state.global_step == args.max_steps:
+            logs = {**{f"train/{k}": v for k, v in parts.items()}, "train/lr": scheduler.get_last_lr()[0],
+                    "train/samples_per_s": rate, "train/stage": stage}
+            if pseudo is not None:
+                weight = pseudo[model.weight_targets[0]]
+                logs["train/ignored_fraction"] = float(1 - weight.float().mean())
+            accelerator.log(logs, step=state.global_step)
+            tic, samples_since = time.perf_counter(), 0
+        if mix is not None and args.image_log_steps and state.global_step % args.image_log_steps == 0:
+            _log_grid(accelerator, real, synthetic, mix, model, state.global_step)
+        bar.set_postfix(stage=stage, loss=f"{parts['loss']:.3f}", img_s=f"{rate:.1f}")
+        bar.update(1)
+        if args.save_steps and state.global_step % args.save_steps == 0:
+            save_checkpoint(accelerator)
+        timer.last = time.perf_counter()
+    bar.close()
+    final_model = model if (args.save_student or state.global_step <= args.stage1_steps) else teacher
+    if final_model is model and not args.save_student:
+        logger.warning("the run ended in stage 1 (%d <= stage1_steps): saving the student", state.global_step)
+    if samples_log is not None:
+        samples_log.write(json.dumps({"final": {"student": _digest(model), "teacher": _digest(teacher)}}) + "\n")
+        samples_log.close()
+    final = None
+    if accelerator.is_main_process:
+        final = save_final(final_model, out, job="pre-training",
+                           datasets=[args.synthetic_dataset, *args.real_datasets], hyperparameters=hyper,
+                           base_model=None if args.model in _preset_names() else args.model,
+                           push_to_hub=args.push_to_hub, dry_run=args.dry_run, export_mmocr=args.export_mmocr)
+        for tf, what in ((synthetic_tf, "synthetic"), (real_tf, "real")):
+            if tf.report.counts:
+                accelerator.print(f"{what} data problems:\n{tf.report.summary()}")
+    profile = timer.table(profiled_steps) if args.profile else None
+    if profile:
+        accelerator.print(profile)
+    accelerator.wait_for_everyone()
+    accelerator.end_training()
+    return {"final_dir": str(final) if final else None, "global_step": state.global_step, "losses": losses,
+            "profile": profile, "timings": dict(timer.totals), "profiled_steps": profiled_steps}
+
+
+def _preset_names() -> set[str]:
+    from .. import PRESETS
+
+    return set(PRESETS)
+
+
+def _log_grid(accelerator: Any, real: dict, synthetic: dict, mix: MixResult, model: Any, step: int) -> None:
+    from ..glyphmix.preview import glyphmix_grid
+
+    if not accelerator.is_main_process:
+        return
+    try:
+        writer = accelerator.get_tracker("tensorboard", unwrap=True)
+    except (ValueError, KeyError):
+        return
+    if not hasattr(writer, "add_image"):
+        return
+    grid = glyphmix_grid(real["strong_pixel_values"], synthetic["pixel_values"], mix.images, mix.targets,
+                         model.text_target, model.weight_targets[0], synthetic["glyph_mask"])
+    writer.add_image("glyphmix/grid", grid, step, dataformats="HWC")
+
+
+__all__ = ["PretrainArguments", "pretrain", "ema_update", "mix_batch", "Stream", "StepTimer", "real_dataset",
+           "unlabeled"]

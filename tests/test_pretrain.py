@@ -1,0 +1,146 @@
+"""FreeReal pre-training: the demo main job, exact resume after SIGKILL, two processes, arguments, EMA."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from transformers import AutoModel
+
+from freereal_hf.cli.args import parse_dataclass
+from freereal_hf.cli.pretrain import main as pretrain_main
+from freereal_hf.training.pretrain import PretrainArguments, ema_update, real_dataset
+
+SMALL = ["--synthetic_dataset", "demo:synthetic:8", "--real_datasets", "demo:real-like:8:1", "--crop_size", "96",
+         "--batch_size", "2", "--num_workers", "0", "--report_to", "none", "--ema_momentum", "0.9",
+         "--record_samples", "true"]
+
+
+@pytest.fixture(scope="module")
+def demo_run(tmp_path_factory) -> Path:
+    """The main job with the flags outside checks use (and publishing options), on the demo data."""
+    out = tmp_path_factory.mktemp("pretrain")
+    assert pretrain_main(["--output_dir", str(out), "--max_steps", "9", "--seed", "0", "--save_steps", "3",
+                          "--logging_steps", "3", "--image_log_steps", "3", "--push_to_hub", "me/dbnet-freereal",
+                          "--dry_run", "true", "--export_mmocr", "true"]) == 0
+    return out
+
+
+def test_demo_pretraining_saves_a_loadable_teacher_with_a_card(demo_run, capsys):
+    model = AutoModel.from_pretrained(demo_run / "final")
+    assert type(model).__name__ == "DBNetForTextDetection"
+    args = json.loads((demo_run / "final" / "training_args.json").read_text())
+    assert args["synthetic_dataset"].startswith("demo:synthetic") and args["stage1_steps"] == 3
+    card = (demo_run / "final" / "README.md").read_text()
+    assert "pre-training" in card and "GlyphMix" in card and "| max_steps | 9 |" in card
+    assert (demo_run / "mmocr.pth").is_file()
+    assert sorted(p.name for p in (demo_run / "checkpoints").iterdir()) == ["checkpoint_1", "checkpoint_2"]
+    teacher = torch.load(demo_run / "checkpoints" / "checkpoint_2" / "custom_checkpoint_2.pkl", weights_only=True)
+    saved = load_file(demo_run / "final" / "model.safetensors")
+    student = load_file(demo_run / "checkpoints" / "checkpoint_2" / "model.safetensors")
+    assert all(torch.equal(saved[k], teacher[k]) for k in saved)  # the teacher is what is published
+    assert not all(torch.equal(saved[k], student[k]) for k in saved)
+
+
+def test_demo_pretraining_logs_losses_ignored_pixels_and_glyphmix_grids(demo_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    (events,) = list((demo_run / "logs").rglob("events.out.tfevents*"))[:1]
+    acc = EventAccumulator(str(events.parent), size_guidance={"images": 0, "scalars": 0})
+    acc.Reload()
+    scalars = set(acc.Tags()["scalars"])
+    assert {"train/loss", "train/loss_prob", "train/loss_thr", "train/loss_db", "train/lr",
+            "train/ignored_fraction", "train/samples_per_s"} <= scalars
+    ignored = [e.value for e in acc.Scalars("train/ignored_fraction")]
+    assert all(0 <= v <= 1 for v in ignored)
+    assert [e.step for e in acc.Images("glyphmix/grid")] == [6, 9]  # stage 2 only (stage 1 is steps 1-3)
+
+
+def _run(args: list[str], **kwargs) -> subprocess.Popen:
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    return subprocess.Popen([sys.executable, "-m", "freereal_hf.cli.pretrain", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, **kwargs)
+
+
+def _steps(path: Path) -> dict[int, dict]:
+    """The last record of each step in a samples log (a resumed run repeats the steps after its checkpoint)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return {r["step"]: r for r in rows if "step" in r}
+
+
+def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
+    common = SMALL + ["--max_steps", "16", "--stage1_steps", "3", "--save_steps", "2", "--save_total_limit", "3"]
+    assert pretrain_main(["--output_dir", str(tmp_path / "whole")] + common) == 0
+
+    killed = tmp_path / "killed"
+    proc = _run(["--output_dir", str(killed)] + common)
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "checkpoint_1" / "checkpoint_complete").exists():
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "final").exists()  # it really died mid-run
+    assert pretrain_main(["--output_dir", str(killed), "--resume", "true"] + common) == 0
+
+    a = load_file(tmp_path / "whole" / "final" / "model.safetensors")
+    b = load_file(killed / "final" / "model.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    whole, resumed = _steps(tmp_path / "whole" / "samples" / "rank_0.jsonl"), _steps(killed / "samples" / "rank_0.jsonl")
+    assert whole == resumed and len(whole) == 16  # the same data, in the same order, after resuming
+
+
+def test_two_processes_on_cpu_stay_identical_and_share_the_real_data_exactly_once(tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+           "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(port),
+           "-m", "freereal_hf.cli.pretrain", "--output_dir", str(out), "--max_steps", "6", "--stage1_steps", "2"] + SMALL
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    logs = [(out / "samples" / f"rank_{r}.jsonl").read_text().splitlines() for r in (0, 1)]
+    finals = [json.loads(lines[-1])["final"] for lines in logs]
+    assert finals[0] == finals[1]  # student and teacher identical on both ranks
+    steps = [_steps(out / "samples" / f"rank_{r}.jsonl") for r in (0, 1)]
+    # 8 real images, 2 per process per step: stage-2 steps 2 and 3 are the first real epoch
+    epoch = [k for r in (0, 1) for s in (2, 3) for k in steps[r][s]["real"]]
+    assert sorted(epoch) == sorted(f"demo-real-like-1-{i:05d}.png" for i in range(8))
+    assert AutoModel.from_pretrained(out / "final") is not None
+
+
+def test_arguments_from_yaml_and_several_weighted_real_sets(tmp_path):
+    (tmp_path / "pt.yaml").write_text("max_steps: 30\nlabel_mask: stroke\nreal_datasets: [demo:real-like:4:1, "
+                                      "demo:real-like:4:2]\nreal_weights: [1.0, 3.0]\n")
+    args = parse_dataclass(PretrainArguments, [str(tmp_path / "pt.yaml"), "--box_selection", "random"], "x")
+    assert (args.max_steps, args.stage1_steps, args.label_mask, args.box_selection) == (30, 10, "stroke", "random")
+    assert args.glyphmix_config().label_mask == "stroke"
+    mixed = real_dataset(args)
+    assert mixed.column_names == ["key", "image"]
+    sources = [k.split("-")[3] for k in mixed["key"]]
+    assert set(sources) == {"1", "2"} and sources.count("2") > sources.count("1")
+    with pytest.raises(ValueError, match="real_weights"):
+        real_dataset(PretrainArguments(real_datasets=["demo:real-like:2:1"] * 2, real_weights=[1.0]))
+
+
+def test_ema_update():
+    torch.manual_seed(0)
+    student, teacher = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2)), None
+    teacher = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
+    student[1].running_mean.fill_(0.5)
+    before = [p.detach().clone() for p in teacher.parameters()]
+    ema_update(teacher, student, 0.9)
+    for t0, t, s in zip(before, teacher.parameters(), student.parameters()):
+        assert torch.allclose(t, 0.9 * t0 + 0.1 * s)
+    assert torch.equal(teacher[1].running_mean, student[1].running_mean)
