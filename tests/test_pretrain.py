@@ -144,3 +144,17 @@ def test_ema_update():
     for t0, t, s in zip(before, teacher.parameters(), student.parameters()):
         assert torch.allclose(t, 0.9 * t0 + 0.1 * s)
     assert torch.equal(teacher[1].running_mean, student[1].running_mean)
+
+
+def test_streaming_weighted_real_sets_with_accumulation_and_clipping(tmp_path):
+    out = tmp_path / "stream"
+    args = [a for a in SMALL if a not in ("--real_datasets", "demo:real-like:8:1")]
+    assert pretrain_main(["--output_dir", str(out), "--streaming", "true", "--max_steps", "4", "--stage1_steps", "1",
+                          "--real_datasets", "demo:real-like:6:1", "demo:real-like:6:2", "--real_weights", "1", "2",
+                          "--gradient_accumulation_steps", "2", "--max_grad_norm", "1.0"] + args) == 0
+    rows = [json.loads(line) for line in (out / "samples" / "rank_0.jsonl").read_text().splitlines()]
+    micro = [r for r in rows if "step" in r]
+    assert [r["step"] for r in micro] == [0, 0, 1, 1, 2, 2, 3, 3]  # 4 optimiser steps of 2 micro-batches
+    real = [k for r in micro for k in r["real"]]
+    assert len(real) == 12 and {k.split("-")[3] for k in real} == {"1", "2"}
+    assert AutoModel.from_pretrained(out / "final") is not None

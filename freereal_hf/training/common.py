@@ -136,6 +136,28 @@ def make_loader(dataset, batch_size: int, num_workers: int, shuffle: bool, seed:
                       generator=generator, persistent_workers=False)
 
 
+def backward_and_step(accelerator: Any, model: torch.nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor,
+                      max_grad_norm: float | None) -> None:
+    """Backward, gradient clipping when the gradients are synchronised (the last micro-batch of an
+    accumulation), optimiser step and zeroing; inside ``accelerator.accumulate(model)``."""
+    accelerator.backward(loss)
+    if accelerator.sync_gradients and max_grad_norm:
+        accelerator.clip_grad_norm_(model.parameters(), max_grad_norm)
+    optimizer.step()
+    optimizer.zero_grad()
+
+
+def tensorboard_writer(accelerator: Any) -> Any:
+    """The main process's TensorBoard ``SummaryWriter``, or None (other processes, ``report_to none``)."""
+    if not accelerator.is_main_process:
+        return None
+    try:
+        writer = accelerator.get_tracker("tensorboard", unwrap=True)
+    except (ValueError, KeyError):
+        return None
+    return writer if hasattr(writer, "add_image") else None
+
+
 COMPLETE = "checkpoint_complete"  # written after save_state returned on every process
 
 
@@ -210,5 +232,5 @@ def save_final(model: torch.nn.Module, output_dir: str | Path, *, job: str, data
 
 
 __all__ = ["load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
-           "TrainState", "make_accelerator", "make_loader", "latest_checkpoint", "save_checkpoint",
+           "TrainState", "backward_and_step", "tensorboard_writer", "make_accelerator", "make_loader", "latest_checkpoint", "save_checkpoint",
            "resume_latest", "save_final"]

@@ -20,8 +20,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .common import (TrainState, build_optimizer, load_model, load_text_dataset, make_accelerator, make_loader,
-                     resume_latest, save_checkpoint, save_final, warmup_poly_schedule)
+from .common import (TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
+                     make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
+                     warmup_poly_schedule)
 
 logger = logging.getLogger("freereal_hf.training")
 
@@ -144,11 +145,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
             pixel_values, labels = _collate_labels(batch)
             with accelerator.accumulate(model):
                 outputs = model(pixel_values, labels=labels)
-                accelerator.backward(outputs.loss)
-                if accelerator.sync_gradients and args.max_grad_norm:
-                    accelerator.clip_grad_norm_(model.parameters(), args.max_grad_norm)
-                optimizer.step()
-                optimizer.zero_grad()
+                backward_and_step(accelerator, model, optimizer, outputs.loss, args.max_grad_norm)
             samples_since += pixel_values.shape[0] * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
@@ -193,11 +190,8 @@ def _log_images(accelerator: Any, samples: list, step: int) -> None:
         return
     from ..visualize import draw_evaluation
 
-    try:
-        writer = accelerator.get_tracker("tensorboard", unwrap=True)
-    except (ValueError, KeyError):
-        return
-    if not hasattr(writer, "add_image"):
+    writer = tensorboard_writer(accelerator)
+    if writer is None:
         return
     for i, (image, pred, ref) in enumerate(samples):
         writer.add_image(f"eval/detections_{i}", draw_evaluation(image, pred, ref), step, dataformats="HWC")

@@ -33,8 +33,9 @@ import torch
 from tqdm.auto import tqdm
 
 from ..glyphmix.mixing import GlyphMixConfig, MixResult, glyphmix
-from .common import (TrainState, build_optimizer, load_model, load_text_dataset, make_accelerator, make_loader,
-                     resume_latest, save_checkpoint, save_final, warmup_poly_schedule)
+from .common import (TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
+                     make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
+                     warmup_poly_schedule)
 
 logger = logging.getLogger("freereal_hf.training")
 
@@ -110,7 +111,8 @@ class PretrainArguments:
         "help": "write OUTPUT_DIR/samples/rank_R.jsonl: the record keys of every step and a digest of the final "
                 "weights, per process (to audit sharding and synchronisation)"})
     profile: bool = field(default=False, metadata={
-        "help": "time each part of a step (synchronising the device), print the table at the end"})
+        "help": "time each part of a step (synchronising the device; the first step is left out as warm-up) "
+                "and print the table at the end"})
 
     def __post_init__(self) -> None:
         if self.stage1_steps is None:
@@ -318,7 +320,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                disable=not accelerator.is_local_main_process)
     student.train()
     losses: list[float] = []
-    tic, samples_since, profiled_steps = time.perf_counter(), 0, 0
+    tic, samples_since, profiled_steps, warmed_up = time.perf_counter(), 0, 0, False
     while state.global_step < args.max_steps:
         stage = 1 if state.global_step < args.stage1_steps else 2
         timer.last = time.perf_counter()
@@ -335,11 +337,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 mix, pseudo = mix_batch(teacher, real, synthetic, mix_config, generator, accelerator.autocast, timer)
                 images, labels = mix.images, mix.targets
             outputs = student(images, labels=labels)
-            accelerator.backward(outputs.loss)
-            if accelerator.sync_gradients and args.max_grad_norm:
-                accelerator.clip_grad_norm_(student.parameters(), args.max_grad_norm)
-            optimizer.step()
-            optimizer.zero_grad()
+            backward_and_step(accelerator, student, optimizer, outputs.loss, args.max_grad_norm)
         timer.mark("student forward/backward")
         samples_since += images.shape[0] * accelerator.num_processes
         if samples_log is not None:
@@ -355,6 +353,9 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             ema_update(teacher, model, args.ema_momentum, accelerator)
         timer.mark("EMA update")
         profiled_steps += 1
+        if args.profile and not warmed_up and state.global_step < args.max_steps:
+            timer.totals = dict.fromkeys(timer.totals, 0.0)  # the first step warms up (workers, allocator)
+            profiled_steps, warmed_up = 0, True
         parts = {k: float(v.detach()) for k, v in outputs.items() if k.startswith("loss")}
         losses.append(parts["loss"])
         rate = samples_since / max(1e-9, time.perf_counter() - tic)
@@ -407,13 +408,8 @@ def _preset_names() -> set[str]:
 def _log_grid(accelerator: Any, real: dict, synthetic: dict, mix: MixResult, model: Any, step: int) -> None:
     from ..glyphmix.preview import glyphmix_grid
 
-    if not accelerator.is_main_process:
-        return
-    try:
-        writer = accelerator.get_tracker("tensorboard", unwrap=True)
-    except (ValueError, KeyError):
-        return
-    if not hasattr(writer, "add_image"):
+    writer = tensorboard_writer(accelerator)
+    if writer is None:
         return
     grid = glyphmix_grid(real["strong_pixel_values"], synthetic["pixel_values"], mix.images, mix.targets,
                          model.text_target, model.weight_targets[0], synthetic["glyph_mask"])
