@@ -256,3 +256,24 @@ def test_preview_cli_writes_a_grid(tmp_path, capsys):
     grid = cv2.imread(str(out))
     assert grid is not None and grid.shape[0] > 4 * 128 and grid.shape[1] > 3 * 128
     assert "own labels" in capsys.readouterr().out
+
+
+def test_a_corrupt_real_image_gets_zero_pseudo_weights(dbnet, caplog):
+    from freereal_hf.glyphmix import GlyphMixConfig
+    from freereal_hf.training.pretrain import mix_batch
+
+    records = demo_records("real-like", 2, seed=6)
+    records[1]["image"] = {"bytes": records[1]["image"]["bytes"][:64], "path": None}
+    report = Report()
+    views = RealViews(AugmentConfig(size=64), report=report)
+    real = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in views({k: [r[k] for r in records]
+                                                                                   for k in records[0]}).items()}
+    assert real["valid"].tolist() == [1.0, 0.0] and report.counts["training images skipped"] == 1
+    assert records[1]["key"] in caplog.text
+    syn = add_glyph_masks(demo_dataset("synthetic", 2, seed=6))
+    syn = training_view(syn, SyntheticSample(dbnet.build_targets, dbnet.target_region, AugmentConfig(size=64)))[:2]
+    syn = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in syn.items()}
+    _, pseudo = mix_batch(dbnet, real, syn, GlyphMixConfig(), torch.Generator().manual_seed(0))
+    for k in dbnet.weight_targets:
+        assert pseudo[k][1].sum() == 0
+    assert pseudo["shrink_mask"][0].sum() > 0

@@ -41,7 +41,7 @@ def test_demo_pretraining_saves_a_loadable_teacher_with_a_card(demo_run, capsys)
     args = json.loads((demo_run / "final" / "training_args.json").read_text())
     assert args["synthetic_dataset"].startswith("demo:synthetic") and args["stage1_steps"] == 3
     card = (demo_run / "final" / "README.md").read_text()
-    assert "pre-training" in card and "GlyphMix" in card and "| max_steps | 9 |" in card
+    assert "pre-training" in card and "GlyphMix" in card and "| steps_trained | 9 |" in card and "| saved | teacher (EMA) |" in card
     assert (demo_run / "mmocr.pth").is_file()
     assert sorted(p.name for p in (demo_run / "checkpoints").iterdir()) == ["checkpoint_1", "checkpoint_2"]
     teacher = torch.load(demo_run / "checkpoints" / "checkpoint_2" / "custom_checkpoint_2.pkl", weights_only=True)

@@ -72,7 +72,8 @@ class StrongAugment:
 @dataclass
 class RealViews:
     """``with_transform`` of unlabeled real images -> ``weak_pixel_values`` and ``strong_pixel_values``
-    (``3 x S x S`` normalised like MMOCR) and ``key``. Labels in the records are not used, unless
+    (``3 x S x S`` normalised like MMOCR), ``valid`` (1.0, or 0.0 for an image that did not decode: its
+    pseudo-targets then get weight 0) and ``key``. Labels in the records are not used, unless
     ``build_targets`` is given (previews of labeled real data): then the detector's targets of the record's
     polygons, moved by the same geometry, come along (``S x S`` each)."""
 
@@ -88,14 +89,15 @@ class RealViews:
         sample = load_sample(record, self.report)
         if sample is None:
             zeros = torch.zeros(3, s, s)
-            return {"weak_pixel_values": zeros, "strong_pixel_values": zeros, "key": str(record.get("key"))}
+            return {"weak_pixel_values": zeros, "strong_pixel_values": zeros, "valid": torch.tensor(0.0),
+                    "key": str(record.get("key"))}
         rng = record_rng(self.seed, self.epoch, sample["key"])
         h, w = sample["image"].shape[:2]
         geometry = sample_geometry(rng, h, w, [], None, self.augment)
         moved = apply_geometry(sample, geometry)
         weak = moved["image"]
         out = {"weak_pixel_values": normalize(weak), "strong_pixel_values": normalize(self.strong(weak, rng)),
-               "key": sample["key"]}
+               "valid": torch.tensor(1.0), "key": sample["key"]}
         if self.build_targets is not None:
             targets = self.build_targets(moved["polygons"], moved["ignore"], geometry.size)
             out.update({k: torch.from_numpy(v) for k, v in targets.items()})

@@ -214,6 +214,9 @@ def mix_batch(teacher: torch.nn.Module, real: dict[str, Any], synthetic: dict[st
     if timer is not None:
         timer.mark("teacher forward")
     pseudo = teacher.pseudo_targets(outputs)
+    if "valid" in real:  # real images that did not decode teach nothing
+        valid = real["valid"].to(pseudo[teacher.weight_targets[0]]).view(-1, 1, 1)
+        pseudo.update({k: pseudo[k] * valid for k in teacher.weight_targets})
     mix = glyphmix(real["strong_pixel_values"], pseudo, synthetic["pixel_values"], {k: synthetic[k] for k in pseudo},
                    synthetic["glyph_mask"], synthetic["text_region"], config, teacher.text_target,
                    teacher.weight_targets, generator)
@@ -382,6 +385,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         samples_log.write(json.dumps({"final": {"student": _digest(model), "teacher": _digest(teacher)}}) + "\n")
         samples_log.close()
     final = None
+    hyper["steps_trained"] = state.global_step
+    hyper["saved"] = "student" if final_model is model else "teacher (EMA)"
     if accelerator.is_main_process:
         final = save_final(final_model, out, job="pre-training",
                            datasets=[args.synthetic_dataset, *args.real_datasets], hyperparameters=hyper,
