@@ -158,3 +158,21 @@ def test_streaming_weighted_real_sets_with_accumulation_and_clipping(tmp_path):
     real = [k for r in micro for k in r["real"]]
     assert len(real) == 12 and {k.split("-")[3] for k in real} == {"1", "2"}
     assert AutoModel.from_pretrained(out / "final") is not None
+
+
+def test_bf16_mixed_precision_runs_on_cpu(tmp_path):
+    import math
+
+    from freereal_hf.training.pretrain import pretrain
+
+    def run(precision: str) -> dict:
+        return pretrain(PretrainArguments(
+            output_dir=str(tmp_path / precision), max_steps=3, stage1_steps=1, mixed_precision=precision,
+            crop_size=96, batch_size=2, num_workers=0, report_to="none", synthetic_dataset="demo:synthetic:4",
+            real_datasets=["demo:real-like:4:1"], save_steps=0))
+
+    fp32, bf16 = run("no"), run("bf16")
+    assert all(math.isfinite(v) for v in bf16["losses"]) and len(bf16["losses"]) == 3
+    assert bf16["losses"] != fp32["losses"]  # the forward passes really ran in bfloat16
+    saved = load_file(tmp_path / "bf16" / "final" / "model.safetensors")
+    assert all(t.dtype == torch.float32 for t in saved.values() if t.is_floating_point())

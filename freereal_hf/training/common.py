@@ -108,16 +108,21 @@ def make_accelerator(output_dir: str | Path, *, mixed_precision: str, gradient_a
     """The ``Accelerator`` of both loops: checkpoints under ``output_dir/checkpoints`` (keep the newest
     ``save_total_limit``), TensorBoard logs under ``output_dir/logs``, seedable samplers.
 
-    Several processes on a machine without CUDA (``accelerate launch --multi_gpu --num_processes 2`` on a CPU)
+    Runs in one process may follow each other with different settings (mixed precision...). Several
+    processes on a machine without CUDA (``accelerate launch --multi_gpu --num_processes 2`` on a CPU)
     run as accelerate's multi-CPU (gloo) setup; accelerate would otherwise start independent single runs.
     """
     import os
 
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
     from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
 
     out = Path(output_dir)
     cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+    # Each run is a new job: accelerate keeps its settings in a process-wide singleton and refuses a second
+    # run in the same process with another precision. The process group (PartialState) is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
     return Accelerator(
         cpu=cpu, mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps,
         log_with=None if report_to == "none" else report_to,
