@@ -43,6 +43,12 @@ def test_demo_pretraining_saves_a_loadable_teacher_with_a_card(demo_run, capsys)
     card = (demo_run / "final" / "README.md").read_text()
     assert "pre-training" in card and "GlyphMix" in card and "| steps_trained | 9 |" in card and "| saved | teacher (EMA) |" in card
     assert (demo_run / "mmocr.pth").is_file()
+    from freereal_hf.hub import push_folder
+
+    upload = push_folder(demo_run / "final", "me/dbnet-freereal", dry_run=True)  # what --push_to_hub sends
+    assert upload == ["README.md", "config.json", "model.safetensors", "preprocessor_config.json",
+                      "training_args.json"]
+    assert "me/dbnet-freereal" in card  # the card's usage lines name the repo
     assert sorted(p.name for p in (demo_run / "checkpoints").iterdir()) == ["checkpoint_1", "checkpoint_2"]
     teacher = torch.load(demo_run / "checkpoints" / "checkpoint_2" / "custom_checkpoint_2.pkl", weights_only=True)
     saved = load_file(demo_run / "final" / "model.safetensors")
