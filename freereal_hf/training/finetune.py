@@ -80,6 +80,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     """Runs fine-tuning; returns ``{"final_dir", "metrics", "global_step"}`` (metrics of the last evaluation)."""
     from accelerate.utils import set_seed
 
+    from .. import PRESETS
     from ..data.transforms import AugmentConfig, TrainTransform, training_view
     from ..image_processing import TextDetectionImageProcessor
     from .evaluation import evaluate_detector
@@ -176,7 +177,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
         final = save_final(accelerator.unwrap_model(model), out, job="fine-tuning",
                            datasets=[args.train_dataset], hyperparameters=hyper, hmean=metrics,
                            eval_dataset=f"{eval_spec} ({eval_split})",
-                           base_model=None if args.model.startswith("dbnet") else args.model,
+                           base_model=None if args.model in PRESETS else args.model,
                            push_to_hub=args.push_to_hub, dry_run=args.dry_run, export_mmocr=args.export_mmocr)
         if transform.report.counts:
             accelerator.print(transform.report.summary())

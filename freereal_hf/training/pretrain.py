@@ -263,6 +263,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     """Runs FreeReal pre-training; returns ``{"final_dir", "global_step", "losses", "profile"}``."""
     from accelerate.utils import set_seed
 
+    from .. import PRESETS
     from ..data.transforms import AugmentConfig, training_view
     from ..glyphmix.masks import add_glyph_masks
     from ..glyphmix.views import RealViews, StrongAugment, SyntheticSample
@@ -335,8 +336,10 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             if stage == 1:
                 images, labels = synthetic["pixel_values"], {k: synthetic[k] for k in target_keys}
             else:
+                # GlyphMix's draws: a function of the seed, the real batch's place in its stream and the process
+                position = "/".join(map(str, state.streams["real"]))
                 generator = torch.Generator().manual_seed(
-                    zlib.crc32(f"{args.seed}/{state.global_step}/{accelerator.process_index}".encode()))
+                    zlib.crc32(f"{args.seed}/{position}/{accelerator.process_index}".encode()))
                 mix, pseudo = mix_batch(teacher, real, synthetic, mix_config, generator, accelerator.autocast, timer)
                 images, labels = mix.images, mix.targets
             outputs = student(images, labels=labels)
@@ -390,7 +393,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     if accelerator.is_main_process:
         final = save_final(final_model, out, job="pre-training",
                            datasets=[args.synthetic_dataset, *args.real_datasets], hyperparameters=hyper,
-                           base_model=None if args.model in _preset_names() else args.model,
+                           base_model=None if args.model in PRESETS else args.model,
                            push_to_hub=args.push_to_hub, dry_run=args.dry_run, export_mmocr=args.export_mmocr)
         for tf, what in ((synthetic_tf, "synthetic"), (real_tf, "real")):
             if tf.report.counts:
@@ -402,12 +405,6 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     accelerator.end_training()
     return {"final_dir": str(final) if final else None, "global_step": state.global_step, "losses": losses,
             "profile": profile, "timings": dict(timer.totals), "profiled_steps": profiled_steps}
-
-
-def _preset_names() -> set[str]:
-    from .. import PRESETS
-
-    return set(PRESETS)
 
 
 def _log_grid(accelerator: Any, real: dict, synthetic: dict, mix: MixResult, model: Any, step: int) -> None:
