@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import cv2
     import torch
+    from torch.utils.data import default_collate
 
     from .. import PRESETS
     from ..data.transforms import AugmentConfig, training_view
@@ -58,8 +59,8 @@ def main(argv: list[str] | None = None) -> int:
     n = min(args.num_images, len(synthetic), len(real))
     if n < 1:
         parser.error("both datasets need at least one image")
-    syn = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in synthetic[:n].items()}
-    rea = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in real[:n].items()}
+    syn = default_collate([synthetic[i] for i in range(n)])  # batches as the training DataLoader makes them
+    rea = default_collate([real[i] for i in range(n)])
     if use_labels:
         targets = {k: rea[k] for k in model.build_targets([], [], (32, 32))}
         print("real-side targets: the real set's own labels (a fresh model's predictions would be noise)")

@@ -55,6 +55,18 @@ class Report:
         return "\n".join(lines)
 
 
+def image_bytes(image: dict[str, Any]) -> bytes:
+    """The encoded bytes of an undecoded ``datasets.Image`` cell (``{"bytes", "path"}``), read from ``path``
+    when ``bytes`` is empty."""
+    data = image.get("bytes")
+    if data is None and image.get("path"):
+        with open(image["path"], "rb") as f:
+            data = f.read()
+    if data is None:
+        raise RecordError("image cell has neither bytes nor a path")
+    return data
+
+
 def decode_image(data: bytes, key: str) -> tuple[np.ndarray, bool]:
     """Decodes image bytes to an ``H x W x 3`` uint8 RGB array.
 
@@ -178,4 +190,4 @@ def clean_record(key: str, image_bytes: bytes, polygons: Sequence[Any] = (), ign
             "ignore": keep_ignore, "texts": keep_texts, "char_polygons": chars, "char_word": words}
 
 
-__all__ = ["Report", "RecordError", "decode_image", "encode_png", "clean_polygon", "clean_record"]
+__all__ = ["Report", "RecordError", "image_bytes", "decode_image", "encode_png", "clean_polygon", "clean_record"]

@@ -26,7 +26,7 @@ import torch
 from shapely.geometry import Polygon, box
 
 from ..image_processing import MMOCR_MEAN, MMOCR_STD
-from .records import RecordError, Report, decode_image
+from .records import RecordError, Report, decode_image, image_bytes
 
 logger = logging.getLogger("freereal_hf.data")
 
@@ -217,11 +217,7 @@ def load_sample(record: dict[str, Any], report: Report | None = None) -> dict[st
     image = record["image"]
     try:
         if isinstance(image, dict):
-            data = image.get("bytes")
-            if data is None and image.get("path"):
-                with open(image["path"], "rb") as f:
-                    data = f.read()
-            rgb, _ = decode_image(data, key)
+            rgb, _ = decode_image(image_bytes(image), key)
         else:
             from ..image_processing import to_rgb_array
             rgb = to_rgb_array(image)

@@ -20,7 +20,7 @@ import cv2
 import numpy as np
 from datasets import Features, Value
 
-from ..data.records import RecordError, decode_image
+from ..data.records import RecordError, decode_image, image_bytes
 from ..data.schema import char_quads_as_array
 
 GLYPH_COLUMN = "glyph_mask"
@@ -104,23 +104,14 @@ def decode_mask(data: bytes) -> np.ndarray:
     return mask > 0
 
 
-def _image_bytes(image: Any) -> bytes:
-    if isinstance(image, dict):
-        if image.get("bytes") is not None:
-            return image["bytes"]
-        with open(image["path"], "rb") as f:
-            return f.read()
-    raise TypeError("add_glyph_masks reads undecoded images ({'bytes', 'path'})")
-
-
 def glyph_masks_batch(batch: dict[str, list]) -> dict[str, list]:
     """The ``datasets.map`` function (batched): a ``glyph_mask`` PNG per record; ``None`` for an image that
     does not decode (that record is then skipped in training, with a warning naming it)."""
     out = []
     for key, image, quads in zip(batch["key"], batch["image"], batch["char_polygons"]):
         try:
-            rgb, _ = decode_image(_image_bytes(image), key)
-        except (RecordError, OSError, TypeError):
+            rgb, _ = decode_image(image_bytes(image), key)
+        except (RecordError, OSError, AttributeError):
             out.append(None)
             continue
         out.append(encode_mask(glyph_mask(rgb, char_quads_as_array({"char_polygons": quads}))))

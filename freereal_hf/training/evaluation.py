@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -26,7 +27,7 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
     for start in range(0, len(images), batch_size):
         chunk = list(images[start:start + batch_size])
         inputs = processor(chunk, return_tensors="pt")
-        with autocast() if autocast is not None else torch.autocast(device.type, enabled=False):
+        with autocast() if autocast is not None else contextlib.nullcontext():
             outputs = model(inputs["pixel_values"].to(device))
         outputs = type(outputs)(**{k: v.float().cpu() for k, v in outputs.items()})
         results += processor.post_process_text_detection(outputs, target_sizes=[im.shape[:2] for im in chunk])

@@ -20,6 +20,7 @@ random draw is a function of the seed, the step or the record key).
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import logging
@@ -192,7 +193,7 @@ def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, momentum: flo
     statistics) are copied. With several processes the student's floating buffers are first averaged across
     them, so every process holds the same student and teacher."""
     t_params = [p for p in teacher.parameters()]
-    s_params = [p.detach().to(p.dtype) for p in student.parameters()]
+    s_params = [p.detach() for p in student.parameters()]
     torch._foreach_lerp_(t_params, s_params, 1.0 - momentum)
     s_buffers = list(student.buffers())
     if accelerator is not None and accelerator.num_processes > 1:
@@ -209,7 +210,7 @@ def mix_batch(teacher: torch.nn.Module, real: dict[str, Any], synthetic: dict[st
               ) -> tuple[MixResult, dict[str, torch.Tensor]]:
     """Teacher on the weak views -> pseudo-targets (``teacher.pseudo_targets``) -> GlyphMix with the synthetic
     batch. Returns the mix and the pseudo-targets before mixing."""
-    with torch.no_grad(), (autocast() if autocast is not None else torch.autocast("cpu", enabled=False)):
+    with torch.no_grad(), (autocast() if autocast is not None else contextlib.nullcontext()):
         outputs = teacher(real["weak_pixel_values"])
     if timer is not None:
         timer.mark("teacher forward")
