@@ -7,8 +7,9 @@ Importing the package registers every detector with ``AutoConfig``, ``AutoModel`
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
 from .image_processing import TextDetectionImageProcessor
-from .models import (DETECTORS, PRESETS, DBNetConfig, DBNetForTextDetection, DBNetOutput, TextDetectionPreTrainedModel,
-                     config_from_preset, detector_spec)
+from .models import (DETECTORS, PRESETS, DBNetConfig, DBNetForTextDetection, DBNetOutput, MapKind, PANetConfig,
+                     PANetForTextDetection, PANetOutput, PSENetConfig, PSENetForTextDetection, PSENetOutput, TargetMap,
+                     TargetSpec, TextDetectionPreTrainedModel, config_from_preset, detector_spec)
 
 __version__ = "0.1.0"
 
@@ -20,5 +21,7 @@ for _spec in DETECTORS.values():
                                 image_processor_classes={"torchvision": TextDetectionImageProcessor,
                                                          "pil": TextDetectionImageProcessor})
 
-__all__ = ["DBNetConfig", "DBNetForTextDetection", "DBNetOutput", "DETECTORS", "PRESETS", "TextDetectionImageProcessor",
-           "TextDetectionPreTrainedModel", "config_from_preset", "detector_spec", "__version__"]
+__all__ = ["DBNetConfig", "DBNetForTextDetection", "DBNetOutput", "PSENetConfig", "PSENetForTextDetection",
+           "PSENetOutput", "PANetConfig", "PANetForTextDetection", "PANetOutput", "DETECTORS", "PRESETS",
+           "MapKind", "TargetMap", "TargetSpec", "TextDetectionImageProcessor", "TextDetectionPreTrainedModel",
+           "config_from_preset", "detector_spec", "__version__"]

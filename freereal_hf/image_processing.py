@@ -21,13 +21,18 @@ MMOCR_MEAN = (123.675, 116.28, 103.53)
 MMOCR_STD = (58.395, 57.12, 57.375)
 
 
-def keep_ratio_size(height: int, width: int, scale: Sequence[int] | None = None, long_side: int | None = None
-                    ) -> tuple[int, int]:
+def keep_ratio_size(height: int, width: int, scale: Sequence[int] | None = None, long_side: int | None = None,
+                    short_side: int | None = None) -> tuple[int, int]:
     """``(new_height, new_width)`` of a keep-ratio resize, rounded as mmcv's ``rescale_size``.
 
     ``scale = (a, b)`` fits the long side into ``max(a, b)`` and the short side into ``min(a, b)``
-    (MMOCR's ``Resize(scale=(1333, 736), keep_ratio=True)``); ``long_side = L`` makes the long side ``L``.
+    (MMOCR's ``Resize(scale=(1333, 736), keep_ratio=True)``); ``long_side = L`` makes the long side ``L``;
+    ``short_side = S`` makes the short side ``S`` (MMOCR's PANet test resize, ``ShortScaleAspectJitter`` with
+    fixed ratios, which rounds half to even).
     """
+    if short_side is not None:
+        factor = short_side / min(height, width)
+        return round(height * factor), round(width * factor)
     if scale is not None:
         factor = min(max(scale) / max(height, width), min(scale) / min(height, width))
     elif long_side is not None:
@@ -71,6 +76,7 @@ class TextDetectionImageProcessor(BaseImageProcessor):
         do_resize: resize at all.
         scale: ``[long, short]`` bound of the keep-ratio resize (MMOCR DBNet-R18: ``[1333, 736]``).
         long_side: instead of ``scale``, the length of the long side after resizing.
+        short_side: instead of ``scale``, the length of the short side after resizing (PANet).
         image_mean / image_std: per-channel RGB mean and std in 0..255 units.
         size_divisor: padded height and width are multiples of it.
 
@@ -84,26 +90,31 @@ class TextDetectionImageProcessor(BaseImageProcessor):
     model_input_names = ["pixel_values"]
 
     def __init__(self, do_resize: bool = True, scale: Sequence[int] | None = (1333, 736),
-                 long_side: int | None = None, image_mean: Sequence[float] = MMOCR_MEAN,
+                 long_side: int | None = None, short_side: int | None = None, image_mean: Sequence[float] = MMOCR_MEAN,
                  image_std: Sequence[float] = MMOCR_STD, size_divisor: int = 32, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.do_resize = do_resize
         self.scale = list(scale) if scale is not None else None
         self.long_side = long_side
+        self.short_side = short_side
         self.image_mean = list(image_mean)
         self.image_std = list(image_std)
         self.size_divisor = size_divisor
 
     @classmethod
     def for_config(cls, config: Any) -> "TextDetectionImageProcessor":
-        """The processor matching a detector config's test resize (``config.test_scale``)."""
+        """The processor matching a detector config's test resize (``config.test_short_side`` when the config has
+        one, else the keep-ratio bound ``config.test_scale``)."""
+        short = getattr(config, "test_short_side", None)
+        if short:
+            return cls(scale=None, short_side=int(short))
         return cls(scale=list(getattr(config, "test_scale", (1333, 736))))
 
     def resized_size(self, height: int, width: int) -> tuple[int, int]:
         """``(new_height, new_width)`` this processor resizes an ``height x width`` image to."""
         if not self.do_resize:
             return height, width
-        return keep_ratio_size(height, width, self.scale, self.long_side)
+        return keep_ratio_size(height, width, self.scale, self.long_side, getattr(self, "short_side", None))
 
     def preprocess(self, images: Any, return_tensors: str | None = "pt", **kwargs: Any) -> BatchFeature:
         """Processes one image or a list of images (see the module docstring for shapes)."""

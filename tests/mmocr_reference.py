@@ -91,9 +91,16 @@ class MMOCR:
 
     def postprocess(self, model: str, prob: np.ndarray, scale_factor=(1.0, 1.0), repeat: int = 1
                     ) -> tuple[dict, float]:
+        """MMOCR's post-processor on one image's raw map: DBNet's ``H x W`` probability, or PSENet's / PANet's
+        ``C x h x w`` logits (at 1/4 of the ``img_shape``, which is then ``4 h x 4 w``)."""
         inp, meta, out = self._path(".npz"), self._path(".json"), self._path(".json")
-        np.savez(inp, prob=prob[None].astype(np.float32))
-        meta.write_text(json.dumps({"img_shape": list(prob.shape), "scale_factor": list(scale_factor)}))
+        if prob.ndim == 2:
+            np.savez(inp, prob=prob[None].astype(np.float32))
+            shape = list(prob.shape)
+        else:
+            np.savez(inp, logits=prob[None].astype(np.float32))
+            shape = [4 * prob.shape[1], 4 * prob.shape[2]]
+        meta.write_text(json.dumps({"img_shape": shape, "scale_factor": list(scale_factor)}))
         info = self.run("postprocess", "--model", model, "--input", str(inp), "--meta", str(meta),
                         "--out", str(out), "--repeat", str(repeat))
         return json.loads(out.read_text()), info["seconds_min"]

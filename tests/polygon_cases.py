@@ -45,3 +45,28 @@ def probability_map(rng: np.random.Generator, height: int, width: int, count: in
     canvas = cv2.GaussianBlur(canvas, (0, 0), 2.0)
     canvas += rng.normal(0, 0.05, canvas.shape).astype(np.float32)
     return np.clip(canvas, 0, 1)
+
+
+def kernel_logits(rng: np.random.Generator, height: int, width: int, count: int, kernels: int,
+                  embedding_dim: int = 0) -> np.ndarray:
+    """PSENet/PANet-like raw head outputs at 1/4 scale: ``(1 + kernels + embedding_dim) x H x W`` float32.
+
+    Text logits over filled random polygons (touching and overlapping ones included), each kernel the text
+    eroded a little more, noise everywhere; with ``embedding_dim``, a per-instance embedding (instances 2 to 4
+    apart, around the aggregation threshold) plus noise."""
+    polygons, _ = random_polygons(rng, height * 4, width * 4, count)
+    ids = np.zeros((height, width), np.int32)
+    for i, poly in enumerate(polygons):
+        cv2.fillPoly(ids, [(poly / 4).astype(np.int32)], i + 1)
+    text = (ids > 0).astype(np.uint8)
+    maps = [text]
+    for k in range(1, kernels + 1):
+        maps.append(cv2.erode(text, np.ones((3, 3), np.uint8), iterations=k // 2 + 1) if k > 1 else
+                    cv2.erode(text, np.ones((2, 2), np.uint8)))
+    logits = [np.where(m > 0, rng.uniform(0.5, 4.0), rng.uniform(-4.0, -0.5)) + rng.normal(0, 0.8, m.shape)
+              for m in maps]
+    if embedding_dim:
+        centres = rng.uniform(0, 2.5, (len(polygons) + 1, embedding_dim)) * np.arange(len(polygons) + 1)[:, None] % 7
+        emb = centres[ids].transpose(2, 0, 1) + rng.normal(0, 0.6, (embedding_dim, height, width))
+        logits += list(emb)
+    return np.stack(logits).astype(np.float32)

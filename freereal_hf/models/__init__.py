@@ -12,9 +12,13 @@ from typing import Callable
 
 from transformers import PreTrainedConfig
 
-from .base import TextDetectionPreTrainedModel
+from .base import MapKind, TargetMap, TargetSpec, TextDetectionPreTrainedModel
 from .dbnet import DBNET_PRESETS, DBNetConfig, DBNetForTextDetection, DBNetOutput
 from .dbnet.convert_dbnet import mmocr_config_text as _dbnet_mmocr_config_text
+from .panet import PANET_PRESETS, PANetConfig, PANetForTextDetection, PANetOutput
+from .panet.convert_panet import mmocr_config_text as _panet_mmocr_config_text
+from .psenet import PSENET_PRESETS, PSENetConfig, PSENetForTextDetection, PSENetOutput
+from .psenet.convert_psenet import mmocr_config_text as _psenet_mmocr_config_text
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,10 @@ class DetectorSpec:
 DETECTORS: dict[str, DetectorSpec] = {
     DBNetConfig.model_type: DetectorSpec(DBNetConfig, DBNetForTextDetection, tuple(DBNET_PRESETS),
                                          _dbnet_mmocr_config_text),
+    PSENetConfig.model_type: DetectorSpec(PSENetConfig, PSENetForTextDetection, tuple(PSENET_PRESETS),
+                                          _psenet_mmocr_config_text),
+    PANetConfig.model_type: DetectorSpec(PANetConfig, PANetForTextDetection, tuple(PANET_PRESETS),
+                                         _panet_mmocr_config_text),
 }
 PRESETS: dict[str, DetectorSpec] = {name: spec for spec in DETECTORS.values() for name in spec.presets}
 
@@ -50,4 +58,6 @@ def detector_spec(config: PreTrainedConfig) -> DetectorSpec:
 
 
 __all__ = ["DETECTORS", "PRESETS", "DetectorSpec", "config_from_preset", "detector_spec",
-           "TextDetectionPreTrainedModel", "DBNetConfig", "DBNetForTextDetection", "DBNetOutput"]
+           "TextDetectionPreTrainedModel", "MapKind", "TargetMap", "TargetSpec", "DBNetConfig", "DBNetForTextDetection",
+           "DBNetOutput", "PSENetConfig", "PSENetForTextDetection", "PSENetOutput", "PANetConfig",
+           "PANetForTextDetection", "PANetOutput"]

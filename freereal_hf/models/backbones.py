@@ -58,6 +58,7 @@ def build_resnet_backbone(
     dcn_stages: Sequence[bool] = (False, False, False, False),
     deform_groups: int = 1,
     pretrained: bool = False,
+    deep_stem: bool = False,
 ) -> nn.Module:
     """Builds a timm ResNet returning the feature maps of ``out_indices`` (1..4 = C2..C5, strides 4..32).
 
@@ -67,10 +68,19 @@ def build_resnet_backbone(
             bottleneck blocks, as mmdet's ``style='caffe'``); no effect on basic blocks.
         dcn_stages: per stage (layer1..layer4), whether the 3x3 conv of every block is a DCNv2.
         pretrained: load timm's ImageNet weights. Needs the Hub; offline it warns and keeps random init.
+        deep_stem: mmdet's ``deep_stem=True, stem_channels=128`` (PANet): three 3x3 convs 3->64->64->128 with BN
+            and ReLU, kept under mmdet's key names ``stem.{0,1,3,4,6,7}``; ``layer1`` then starts from 128
+            channels (so ``layer1.0`` has a downsample). No pretrained weights exist for it.
     """
     load_weights = pretrained and not _is_meta_init()
+    stem = {"stem_type": "deep", "stem_width": 64} if deep_stem else {}
+    if deep_stem and load_weights:
+        warnings.warn("no pretrained weights exist for a deep-stem ResNet; the backbone starts from random "
+                      "initialisation", stacklevel=2)
+        load_weights = False
     try:
-        model = timm.create_model(name, pretrained=load_weights, features_only=True, out_indices=tuple(out_indices))
+        model = timm.create_model(name, pretrained=load_weights, features_only=True, out_indices=tuple(out_indices),
+                                  **stem)
     except Exception as err:  # offline, or no such weights: random init is still a valid backbone
         if not load_weights:
             raise
@@ -81,6 +91,13 @@ def build_resnet_backbone(
     if load_weights:  # keep transformers' post_init from re-initialising what was just loaded
         for tensor in list(model.parameters()) + list(model.buffers()):
             tensor._is_hf_initialized = True
+    if deep_stem:  # timm's conv1 (Sequential), bn1, act1 -> mmdet's `stem` Sequential, same order of layers
+        modules = dict(model.items())
+        model.clear()
+        model["stem"] = nn.Sequential(*modules["conv1"], modules["bn1"], modules["act1"])
+        for key, module in modules.items():
+            if key not in ("conv1", "bn1", "act1"):
+                model[key] = module
     for stage, with_dcn in enumerate(dcn_stages, start=1):
         layer = getattr(model, f"layer{stage}", None)
         if layer is None:

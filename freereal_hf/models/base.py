@@ -1,32 +1,41 @@
 """The base class every detector derives from, and the detector protocol.
 
-The protocol (what GlyphMix, the teacher and both training loops use, and nothing else):
+The protocol is what GlyphMix, the teacher, both training loops, the image processor and the CLIs use of a
+detector, and nothing else (``docs/design.md``, "The detector protocol"):
 
+- ``target_spec`` (class attribute, a :class:`TargetSpec`): the target maps the detector trains on, each a
+  :class:`TargetMap` with a name, a :class:`MapKind` and a stride relative to the input, plus the name of the
+  map whose pixels ``> 0.5`` are text. GlyphMix mixes maps by kind and stride and never by name.
 - ``forward(pixel_values, labels=None)``: ``pixel_values`` is ``N x 3 x H x W``, normalised like MMOCR's
   preprocessor (RGB, ImageNet mean/std in 0..255 units), ``H`` and ``W`` multiples of 32. Returns a
-  ``ModelOutput`` with the raw dense maps and, when ``labels`` (the dict made by ``build_targets``,
-  stacked to ``N x H x W`` tensors) is given, ``loss`` and its named parts.
-- ``build_targets(polygons, ignore, size)``: per image, polygons as ``K x 2`` arrays of ``(x, y)`` pixels
-  at the training size ``(H, W)`` -> dict of ``H x W`` float32 maps, weight maps included.
-- ``pseudo_targets(outputs)``: teacher outputs (the ``forward`` output, ``N x H x W`` maps) -> the same dict of
-  ``N x H x W`` float tensors as stacked ``build_targets`` maps, with low-confidence pixels given weight 0
-  in the weight maps. Runs batched on the outputs' device, without gradients.
-- ``target_region(targets)``: ``... x H x W`` bool, the pixels the targets of a set of polygons speak about
-  (the text and whatever margin around it the targets need, e.g. DBNet's threshold band, ignored regions
-  included). GlyphMix labels pasted synthetic text with this region.
-- class attributes ``text_target`` (the target map whose pixels > 0.5 are text) and ``weight_targets``
-  (the target maps that weigh pixels in the loss; 0 = ignored).
-- ``post_process(outputs, scale_factors=None)``: per image ``{"polygons": [K x 2 float arrays (x, y) in
-  original pixels], "scores": [float]}``; ``scale_factors`` = ``(sx, sy)`` input size / original size.
-  Every output class also has ``post_process(scale_factors, **params)``, which the image processor uses.
+  ``ModelOutput`` with the head's raw maps and, when ``labels`` (the ``build_targets`` maps stacked over the
+  batch) is given, ``loss`` and its named parts ``loss_*``.
+- ``build_targets(polygons, ignore, size)``: one image; polygons ``K x 2`` arrays of ``(x, y)`` pixels at the
+  training size ``size = (H, W)`` -> dict of numpy maps, each ``[C x] H/s x W/s`` as declared.
+- ``pseudo_targets(outputs, confidence=None)``: teacher outputs -> the same dict as stacked ``build_targets``
+  maps (``N x [C x] H/s x W/s`` tensors on the outputs' device), with weight 0 in every weight map where the
+  teacher is less confident than ``confidence`` (default ``config.pseudo_confidence``). How confidence is
+  judged is the detector's (``target_spec.confidence`` says it in words).
+- ``outputs_from_targets(targets)``: the output a perfect model would give for stacked targets (tests of the
+  protocol, previews).
+- ``target_region(targets)``: ``... x H x W`` bool at the input resolution, the pixels the targets of a set of
+  polygons speak about (text, the margin the targets need, ignored regions). GlyphMix labels pasted
+  synthetic text with it.
+- ``post_process(outputs, scale_factors=None)``: per image ``{"polygons": [K x 2 float32 (x, y) in original
+  pixels], "scores": [float]}``, ``scale_factors`` = per image ``(sx, sy)`` input size / original size.
+  Its parameters are the config's (``config.post_process_params()``); every output class also has
+  ``post_process(scale_factors, **params)``, which the model, the image processor and the CLIs all reach
+  through the model's config.
 
 Everything model-specific lives in one folder per detector (configuration, modeling, targets,
-post-processing); this module holds what they share.
+post-processing, conversion); this module holds what they share.
 """
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -35,6 +44,110 @@ from transformers import PreTrainedModel
 from transformers import initialization as init
 
 from .backbones import ModulatedDeformConv2d, set_norm_eval
+
+
+class MapKind(str, Enum):
+    """What a target map holds, which decides how GlyphMix mixes it and how tests check it.
+
+    - ``TEXT``: binary text region (1 text, 0 background).
+    - ``KERNEL``: binary shrunk text regions (PSENet/PANet kernels, FCENet centre regions).
+    - ``WEIGHT``: per-pixel loss weight in [0, 1]; 0 = ignored.
+    - ``REGRESSION``: real values regressed where weighted (DBNet's threshold, FCENet's Fourier coefficients);
+      never blended: a pixel takes the whole value of the side that owns it.
+    - ``INSTANCE``: integer instance ids, 0 = background; never blended, and ids pasted from another image are
+      offset so that instances stay distinct.
+    """
+
+    TEXT = "text"
+    KERNEL = "kernel"
+    WEIGHT = "weight"
+    REGRESSION = "regression"
+    INSTANCE = "instance"
+
+
+@dataclass(frozen=True)
+class TargetMap:
+    """One declared target map: ``name`` (its key in the targets dict), ``kind``, ``stride`` (input pixels per
+    map pixel) and ``channels`` (0: one ``H/s x W/s`` map per image; C: ``C x H/s x W/s``)."""
+
+    name: str
+    kind: MapKind
+    stride: int = 1
+    channels: int = 0
+
+    @property
+    def dtype(self) -> np.dtype:
+        """numpy dtype of ``build_targets`` maps of this kind: int32 for instance ids, else float32."""
+        return np.dtype(np.int32) if self.kind is MapKind.INSTANCE else np.dtype(np.float32)
+
+    def shape(self, size: tuple[int, int]) -> tuple[int, ...]:
+        """Shape of this map for one image of input size ``(H, W)``."""
+        h, w = -(-size[0] // self.stride), -(-size[1] // self.stride)
+        return (self.channels, h, w) if self.channels else (h, w)
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A detector's declaration of its targets.
+
+    Args:
+        maps: every target map, in the order ``build_targets`` returns them.
+        text: the name of the map whose pixels ``> 0.5`` are text (text-balanced boxes, previews).
+        confidence: how the teacher's confidence is judged (words, for docs and model cards).
+    """
+
+    maps: tuple[TargetMap, ...]
+    text: str
+    confidence: str
+
+    def __post_init__(self) -> None:
+        names = [m.name for m in self.maps]
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate target map names in {names}")
+        if self.text not in names:
+            raise ValueError(f"text map {self.text!r} is not one of the declared maps {names}")
+
+    def __getitem__(self, name: str) -> TargetMap:
+        for m in self.maps:
+            if m.name == name:
+                return m
+        raise KeyError(name)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(m.name for m in self.maps)
+
+    def of_kind(self, *kinds: MapKind) -> tuple[TargetMap, ...]:
+        """The declared maps of the given kinds, in declaration order."""
+        return tuple(m for m in self.maps if m.kind in kinds)
+
+    @property
+    def strides(self) -> tuple[int, ...]:
+        """Every stride the maps use, ascending."""
+        return tuple(sorted({m.stride for m in self.maps}))
+
+
+class DetectorConfigMixin:
+    """What every detector config adds to ``PreTrainedConfig``: presets and its post-processing parameters.
+
+    Subclasses set ``presets`` (name -> fields that differ from the defaults) and ``post_process_fields`` (the
+    config fields the output's ``post_process`` takes as keyword arguments).
+    """
+
+    presets: ClassVar[dict[str, dict]] = {}
+    post_process_fields: ClassVar[tuple[str, ...]] = ()
+
+    def post_process_params(self) -> dict[str, Any]:
+        """The keyword arguments of the detector's post-processing, read from this config."""
+        return {name: getattr(self, name) for name in self.post_process_fields}
+
+    @classmethod
+    def from_preset(cls, name: str, **overrides: Any) -> Any:
+        """The config of a named preset (MMOCR's config of that name), with ``overrides`` applied."""
+        if name not in cls.presets:
+            raise ValueError(f"unknown {cls.__name__} preset {name!r}; choose one of {sorted(cls.presets)}")
+        fields = {**cls.presets[name], **overrides}
+        return cls(preset=name, **fields)
 
 
 class TextDetectionPreTrainedModel(PreTrainedModel):
@@ -74,10 +187,25 @@ class TextDetectionPreTrainedModel(PreTrainedModel):
         return self
 
     # -- the protocol; each detector implements these ------------------------------------------------
-    text_target: str = ""
-    weight_targets: tuple[str, ...] = ()
+    target_spec: ClassVar[TargetSpec]
 
-    def pseudo_targets(self, outputs: Any) -> dict[str, torch.Tensor]:
+    @property
+    def text_target(self) -> str:
+        """Name of the target map whose pixels ``> 0.5`` are text (``target_spec.text``)."""
+        return self.target_spec.text
+
+    @property
+    def weight_targets(self) -> tuple[str, ...]:
+        """Names of the weight maps (``MapKind.WEIGHT``), in declaration order."""
+        return tuple(m.name for m in self.target_spec.of_kind(MapKind.WEIGHT))
+
+    def pseudo_targets(self, outputs: Any, confidence: float | None = None) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def outputs_from_targets(self, targets: dict[str, torch.Tensor]) -> Any:
+        raise NotImplementedError
+
+    def loss(self, outputs: Any, labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
     def target_region(self, targets: dict[str, Any]) -> Any:
@@ -89,7 +217,13 @@ class TextDetectionPreTrainedModel(PreTrainedModel):
 
     def post_process(self, outputs: Any, scale_factors: Sequence[tuple[float, float]] | None = None
                      ) -> list[dict[str, Any]]:
-        raise NotImplementedError
+        """Polygons and scores per image in original pixels, with this config's post-processing parameters
+        (``config.post_process_params()``); ``scale_factors`` per image ``(sx, sy)`` = input / original size,
+        ``None`` keeps input pixels."""
+        return outputs.post_process(scale_factors, **self.config.post_process_params())
+
+    def _confidence(self, confidence: float | None) -> float:
+        return float(self.config.pseudo_confidence if confidence is None else confidence)
 
     def save_pretrained(self, save_directory, *args, **kwargs):  # noqa: D401
         """``PreTrainedModel.save_pretrained``; after ``register_for_auto_class`` also writes the model's
@@ -107,3 +241,19 @@ class TextDetectionPreTrainedModel(PreTrainedModel):
         if auto_class is not None:
             export_remote_code(self, save_directory)
         return result
+
+
+def binary_logits(maps: torch.Tensor, stride: int, magnitude: float = 10.0) -> torch.Tensor:
+    """Logits of +-``magnitude`` for binary ``... x H x W`` maps seen at ``stride``: a pixel of the coarse map is
+    on when more than half of its ``stride x stride`` block is (what a perfect model at that stride predicts)."""
+    maps = maps.float()
+    if stride > 1:
+        lead = maps.shape[:-2]
+        pooled = torch.nn.functional.avg_pool2d(maps.reshape(-1, 1, *maps.shape[-2:]), stride, ceil_mode=True)
+        maps = pooled.reshape(*lead, *pooled.shape[-2:])
+    return torch.where(maps > 0.5, magnitude, -magnitude)
+
+
+def upsample_logits(logits: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear upsampling of ``N x C x h x w`` head outputs to the label size, as MMOCR's PSE/PAN losses do."""
+    return torch.nn.functional.interpolate(logits, size=size, mode="bilinear")

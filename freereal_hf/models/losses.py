@@ -55,3 +55,69 @@ def masked_l1(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, eps:
     """
     loss = F.smooth_l1_loss(pred * mask, target * mask, beta=eps, reduction="none")
     return loss.sum() / (mask.sum() + eps)
+
+
+def ohem_text_mask(scores: torch.Tensor, gt_text: torch.Tensor, mask: torch.Tensor, negative_ratio: float = 3.0
+                   ) -> torch.Tensor:
+    """PSENet/PANet's online hard example mining of text pixels, per image (MMOCR's ``_ohem_single``).
+
+    ``scores`` are the text logits, ``gt_text`` the text target, ``mask`` the pixel weights (all ``N x H x W``).
+    Positives are the text pixels not ignored; of the non-text pixels (ignored ones included, as in MMOCR) the
+    ``min(negative_ratio * #pos, #neg)`` highest-scoring are kept. An image without positives or negatives keeps
+    its plain mask. Returns ``N x H x W`` float: the selected pixels times their weight.
+    """
+    out = []
+    for score, text, weight in zip(scores.detach(), gt_text, mask):
+        is_text = text > 0.5
+        pos = int(is_text.sum()) - int((is_text & (weight <= 0.5)).sum())
+        neg = min(int(pos * negative_ratio), int((~is_text).sum()))
+        if pos <= 0 or neg <= 0:
+            out.append((weight > 0.5).to(weight.dtype) * weight)
+            continue
+        threshold = torch.topk(score[~is_text], neg).values[-1]
+        out.append(((score >= threshold) | is_text).to(weight.dtype) * (weight > 0.5) * weight)
+    return torch.stack(out)
+
+
+def pan_embedding_loss(embedding: torch.Tensor, instances: torch.Tensor, kernels: torch.Tensor, mask: torch.Tensor,
+                       delta_aggregation: float = 0.5, delta_discrimination: float = 1.5,
+                       regularization: float = 0.001) -> torch.Tensor:
+    """PANet's embedding loss (MMOCR's ``PANEmbLossV1``), per image, returned as an ``N`` vector.
+
+    ``embedding`` ``N x D x H x W``; ``instances`` ``N x H x W`` text-instance ids (0 = background); ``kernels``
+    ``N x H x W`` (> 0.5 = kernel); ``mask`` ``N x H x W`` (> 0.5 = counted). Aggregation pulls each instance's
+    pixels to the mean embedding of its kernel pixels, discrimination pushes kernel means at least
+    ``2 * delta_discrimination`` apart, plus a small regularisation of the means' norms.
+    """
+    losses = []
+    dim = embedding.shape[1]
+    for emb, inst, kern, weight in zip(embedding, instances, kernels, mask):
+        inst = inst.float() * (weight > 0.5).float()
+        inst_kernel = (inst * (kern > 0.5).float()).reshape(-1)
+        inst = inst.reshape(-1)
+        emb = emb.reshape(dim, -1)
+        labels = torch.unique(inst_kernel, sorted=True)
+        n = labels.numel()
+        if n <= 1:
+            losses.append(emb.sum() * 0)
+            continue
+        means = emb.new_zeros((dim, n), dtype=torch.float32)
+        aggregation = emb.new_zeros(n, dtype=torch.float32)
+        for i, label in enumerate(labels):
+            if label == 0:
+                continue
+            means[:, i] = emb[:, inst_kernel == label].mean(dim=1)
+        for i, label in enumerate(labels):
+            if label == 0:
+                continue
+            dist = (emb[:, inst == label] - means[:, i:i + 1]).norm(p=2, dim=0)
+            aggregation[i] = torch.log(F.relu(dist - delta_aggregation) ** 2 + 1.0).mean()
+        loss = aggregation[1:].mean()
+        if n > 2:
+            real = means[:, 1:].t()
+            diff = (real[:, None, :] - real[None, :, :]).norm(p=2, dim=2)
+            off = ~torch.eye(n - 1, dtype=torch.bool, device=diff.device)
+            loss = loss + torch.log(F.relu(2 * delta_discrimination - diff[off]) ** 2 + 1.0).mean()
+        loss = loss + torch.log(torch.norm(means, 2, 0) + 1.0).mean() * regularization
+        losses.append(loss)
+    return torch.stack(losses)

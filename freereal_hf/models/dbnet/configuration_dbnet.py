@@ -6,20 +6,23 @@ from huggingface_hub.dataclasses import strict
 from transformers import AutoConfig, PreTrainedConfig
 from transformers.configuration_utils import SubConfigSpec
 
+from ..base import DetectorConfigMixin
+
 # The three MMOCR variants. Values are the fields that differ from the defaults below.
 DBNET_PRESETS: dict[str, dict] = {
-    "dbnet_r18": dict(backbone_config={"model_type": "timm_backbone", "backbone": "resnet18"},
+    "dbnet_r18": dict(backbone_config={"model_type": "timm_backbone", "backbone": "resnet18", "out_indices": [1, 2, 3, 4]},
                       backbone_style="caffe", norm_eval=False, dcn_stages=[False] * 4, test_scale=[1333, 736]),
-    "dbnet_r50": dict(backbone_config={"model_type": "timm_backbone", "backbone": "resnet50"},
+    "dbnet_r50": dict(backbone_config={"model_type": "timm_backbone", "backbone": "resnet50", "out_indices": [1, 2, 3, 4]},
                       backbone_style="pytorch", norm_eval=True, dcn_stages=[False] * 4, test_scale=[4068, 1024]),
-    "dbnet_r50_dcnv2": dict(backbone_config={"model_type": "timm_backbone", "backbone": "resnet50"},
+    "dbnet_r50_dcnv2": dict(backbone_config={"model_type": "timm_backbone", "backbone": "resnet50",
+                                             "out_indices": [1, 2, 3, 4]},
                             backbone_style="pytorch", norm_eval=False, dcn_stages=[False, True, True, True],
                             test_scale=[4068, 1024]),
 }
 
 
 @strict
-class DBNetConfig(PreTrainedConfig):
+class DBNetConfig(DetectorConfigMixin, PreTrainedConfig):
     r"""Configuration of [`DBNetForTextDetection`]; defaults give MMOCR's ``dbnet_resnet18_fpnc`` (``dbnet_r18``).
 
     Use ``DBNetConfig.from_preset("dbnet_r18" | "dbnet_r50" | "dbnet_r50_dcnv2", **overrides)`` for the
@@ -50,6 +53,9 @@ class DBNetConfig(PreTrainedConfig):
     """
 
     model_type = "freereal_dbnet"
+    presets = DBNET_PRESETS
+    post_process_fields = ("mask_thr", "min_text_score", "min_text_width", "unclip_ratio", "epsilon_ratio",
+                           "max_candidates", "text_repr_type")
     sub_configs_defaults = {
         "backbone_config": SubConfigSpec(
             config_class=AutoConfig, model_type="timm_backbone",
@@ -99,15 +105,6 @@ class DBNetConfig(PreTrainedConfig):
             raise ValueError(f"text_repr_type must be 'quad' or 'poly', got {self.text_repr_type!r}")
         if len(self.dcn_stages) != 4:
             raise ValueError(f"dcn_stages needs one flag per ResNet stage (4), got {self.dcn_stages}")
-
-    @classmethod
-    def from_preset(cls, name: str, **overrides) -> "DBNetConfig":
-        """The config of an MMOCR variant: ``"dbnet_r18"``, ``"dbnet_r50"`` or ``"dbnet_r50_dcnv2"``."""
-        if name not in DBNET_PRESETS:
-            raise ValueError(f"unknown DBNet preset {name!r}; choose one of {sorted(DBNET_PRESETS)}")
-        fields = {**DBNET_PRESETS[name], **overrides}
-        fields["backbone_config"] = {**fields["backbone_config"], "out_indices": [1, 2, 3, 4]}
-        return cls(preset=name, **fields)
 
 
 __all__ = ["DBNetConfig", "DBNET_PRESETS"]

@@ -15,14 +15,20 @@ from torch import nn
 from transformers.utils import ModelOutput
 
 from ..backbones import build_resnet_backbone
-from ..base import TextDetectionPreTrainedModel
+from ..base import MapKind, TargetMap, TargetSpec, TextDetectionPreTrainedModel
 from ..losses import balanced_bce_with_logits, masked_dice, masked_l1
 from ..necks import FPNC
 from .configuration_dbnet import DBNetConfig
 from .postprocess_dbnet import dbnet_post_process
 from .targets_dbnet import dbnet_targets
 
-LABEL_KEYS = ("shrink_map", "shrink_mask", "threshold_map", "threshold_mask")
+TARGETS = TargetSpec(
+    maps=(TargetMap("shrink_map", MapKind.TEXT), TargetMap("shrink_mask", MapKind.WEIGHT),
+          TargetMap("threshold_map", MapKind.REGRESSION), TargetMap("threshold_mask", MapKind.WEIGHT)),
+    text="shrink_map",
+    confidence="max(prob, 1 - prob) of the probability map, per pixel",
+)
+LABEL_KEYS = TARGETS.names
 
 
 @dataclass
@@ -94,8 +100,7 @@ class DBNetForTextDetection(TextDetectionPreTrainedModel):
 
     config_class = DBNetConfig
     config: DBNetConfig
-    text_target = "shrink_map"
-    weight_targets = ("shrink_mask", "threshold_mask")
+    target_spec = TARGETS
 
     def __init__(self, config: DBNetConfig) -> None:
         super().__init__(config)
@@ -145,16 +150,17 @@ class DBNetForTextDetection(TextDetectionPreTrainedModel):
         return dbnet_targets(polygons, ignore, size, cfg.shrink_ratio, cfg.thr_min, cfg.thr_max, cfg.min_sidelength)
 
     @torch.no_grad()
-    def pseudo_targets(self, outputs: DBNetOutput) -> dict[str, torch.Tensor]:
+    def pseudo_targets(self, outputs: DBNetOutput, confidence: float | None = None) -> dict[str, torch.Tensor]:
         """DBNet targets (``N x H x W`` float) from a teacher's outputs.
 
         ``shrink_map`` = ``prob >= 0.5``; ``threshold_map`` = the teacher's ``thr``; both weight maps are 0
-        where the teacher is unsure (``max(p, 1 - p) < pseudo_confidence``), and ``threshold_mask`` is also
-        0 farther than ``pseudo_band`` pixels from pseudo text (the band where supervised targets train it).
+        where the teacher is unsure (``max(p, 1 - p) < confidence``, default ``config.pseudo_confidence``), and
+        ``threshold_mask`` is also 0 farther than ``pseudo_band`` pixels from pseudo text (the band where
+        supervised targets train it).
         """
         prob = outputs.prob.detach().float()
         text = (prob >= 0.5).float()
-        confident = (torch.maximum(prob, 1 - prob) >= self.config.pseudo_confidence).float()
+        confident = (torch.maximum(prob, 1 - prob) >= self._confidence(confidence)).float()
         band = self.config.pseudo_band
         near_text = torch.nn.functional.max_pool2d(text[:, None], 2 * band + 1, 1, band)[:, 0] if band else text
         return {"shrink_map": text, "shrink_mask": confident, "threshold_map": outputs.thr.detach().float(),
@@ -165,18 +171,13 @@ class DBNetForTextDetection(TextDetectionPreTrainedModel):
         (numpy arrays or tensors, any leading shape)."""
         return (targets["shrink_map"] > 0) | (targets["threshold_mask"] > 0) | (targets["shrink_mask"] == 0)
 
-    def post_process(self, outputs: DBNetOutput, scale_factors: Sequence[tuple[float, float]] | None = None
-                     ) -> list[dict[str, list]]:
-        """Polygons and scores per image in original pixels, with this config's post-processing parameters.
-
-        ``scale_factors``: per image ``(sx, sy)`` = network-input size / original size (the image processor
-        returns them); ``None`` keeps input pixels.
-        """
-        cfg = self.config
-        return outputs.post_process(scale_factors, mask_thr=cfg.mask_thr, min_text_score=cfg.min_text_score,
-                                    min_text_width=cfg.min_text_width, unclip_ratio=cfg.unclip_ratio,
-                                    epsilon_ratio=cfg.epsilon_ratio, max_candidates=cfg.max_candidates,
-                                    text_repr_type=cfg.text_repr_type)
+    def outputs_from_targets(self, targets: dict[str, torch.Tensor]) -> DBNetOutput:
+        """What a perfect DBNet would output for stacked targets: ``prob`` = the shrink map, ``thr`` = the
+        threshold map, logits of +-10."""
+        prob = targets["shrink_map"].float()
+        thr = targets["threshold_map"].float()
+        binary = torch.reciprocal(1.0 + torch.exp(-self.config.k * (prob - thr)))
+        return DBNetOutput(prob_logits=prob * 20 - 10, prob=prob, thr=thr, binary=binary)
 
 
 __all__ = ["DBNetForTextDetection", "DBNetOutput", "DBHead"]

@@ -1,0 +1,191 @@
+"""What the kernel-based detectors (PSENet, PANet) share: kernel targets, the breadth-first growth of
+kernels into text regions, and instance points to polygons. MMOCR 1.0.1 semantics throughout.
+
+Maps are ``H x W`` at one resolution; polygons and points are ``(x, y)`` pixels of that resolution.
+
+The growth reproduces mmcv 2.0.1's compiled ``contour_expand`` (PSENet) and ``pixel_group`` (PANet), which
+are sequential breadth-first searches from seed pixels in raster order. Here each BFS layer is processed at
+once with numpy: the candidates of a layer are listed in the order the sequential search would visit them
+(parent order, then neighbour order), and the first parent that may claim a pixel gets it, which is exactly
+what the sequential search does. See ``docs/method.md`` ("PSENet and PANet in MMOCR 1.0.1") for what the
+compiled ops really do, which differs from the papers.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+import cv2
+import numpy as np
+
+from .polygons import offset_polygon, polygon_area_perimeter
+
+# neighbour orders of the two mmcv ops: (dy, dx)
+EXPAND_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))      # contour_expand
+GROUP_ORDER = ((0, -1), (0, 1), (-1, 0), (1, 0))       # pixel_group
+
+
+def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: Sequence[float],
+                max_shrink_dist: float) -> np.ndarray:
+    """MMOCR's ``SegBasedModuleLoss._generate_kernels`` for every ratio: ``len(ratios) x H x W`` int32 maps where
+    each polygon, shrunk by ``D = min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)`` (computed on the
+    integer polygon), is filled with its index + 1 (later polygons over earlier ones).
+
+    As in MMOCR, ignored polygons are drawn too (their pixels get weight 0 through the effective mask), and a
+    polygon whose shrunk version is empty or split is left out of that kernel. Polygons with fewer than three
+    points or non-finite coordinates are left out of every kernel.
+    """
+    h, w = size
+    out = np.zeros((len(ratios), h, w), np.int32)
+    for index, polygon in enumerate(polygons):
+        poly = np.asarray(polygon, np.float64).reshape(-1, 2)
+        if len(poly) < 3 or not np.isfinite(poly).all():
+            continue
+        poly = poly.astype(np.int32)
+        area, length = polygon_area_perimeter(poly)
+        for k, ratio in enumerate(ratios):
+            distance = min(int(area * (1 - ratio * ratio) / (length + 0.001) + 0.5), max_shrink_dist)
+            shrunk = offset_polygon(poly, -distance)
+            if len(shrunk):
+                cv2.fillPoly(out[k], [shrunk.astype(np.int32)], index + 1)
+    return out
+
+
+def effective_mask(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size: tuple[int, int]) -> np.ndarray:
+    """``H x W`` float32: 0 inside the ignored polygons, 1 elsewhere (MMOCR's ``_generate_effective_mask``)."""
+    mask = np.ones(size, np.uint8)
+    for polygon, ignored in zip(polygons, ignore):
+        poly = np.asarray(polygon, np.float64).reshape(-1, 2)
+        if ignored and len(poly) and np.isfinite(poly).all():
+            cv2.fillPoly(mask, [poly.astype(np.int32)], 0)
+    return mask.astype(np.float32)
+
+
+def bfs_grow(labels: np.ndarray, seeds: np.ndarray, passable: np.ndarray, order: Sequence[tuple[int, int]],
+             accept: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+    """Grows ``labels`` (``H x W`` int32, 0 = free; changed in place and returned) breadth-first from ``seeds``
+    (flat pixel indices, in the order a sequential queue would hold them) into free ``passable`` pixels.
+
+    Each popped pixel offers its label to its free passable neighbours in ``order`` (``(dy, dx)`` pairs);
+    ``accept(pixels, labels) -> bool array`` may refuse an offer, and a refused pixel stays free for later
+    offers. Equal to the sequential BFS, one layer at a time.
+    """
+    h, w = labels.shape
+    flat = labels.reshape(-1)
+    free_passable = passable.reshape(-1).astype(bool)
+    dy = np.array([d[0] for d in order])
+    dx = np.array([d[1] for d in order])
+    frontier = np.asarray(seeds, np.int64)
+    while frontier.size:
+        ys, xs = np.divmod(frontier, w)
+        cy, cx = ys[:, None] + dy, xs[:, None] + dx
+        inside = (cy >= 0) & (cy < h) & (cx >= 0) & (cx < w)
+        cand = np.where(inside, cy * w + cx, 0)
+        ok = inside & free_passable[cand] & (flat[cand] == 0)
+        cand = cand[ok]
+        lab = np.broadcast_to(flat[frontier][:, None], ok.shape)[ok]
+        if accept is not None and cand.size:
+            keep = accept(cand, lab)
+            cand, lab = cand[keep], lab[keep]
+        if not cand.size:
+            break
+        _, first = np.unique(cand, return_index=True)
+        first.sort()
+        frontier = cand[first]
+        flat[frontier] = lab[first]
+    return labels
+
+
+def expand_kernels(text: np.ndarray, kernel_labels: np.ndarray, min_kernel_area: int = 0, rounds: int = 1
+                   ) -> np.ndarray:
+    """mmcv 2.0.1's ``contour_expand``: labelled kernels grown through the ``text`` mask (``H x W`` bool).
+
+    Kernels smaller than ``min_kernel_area`` pixels are dropped. The compiled op runs ``kernel_num - 1`` rounds
+    of a breadth-first search, but only through the first (text) plane, and its first round already floods all
+    that is reachable: the intermediate kernels play no part. ``rounds`` = 0 returns the kernels unchanged.
+    """
+    labels = np.asarray(kernel_labels, np.int32).copy()
+    if min_kernel_area > 0:
+        small = np.bincount(labels.ravel()) < min_kernel_area
+        small[0] = False
+        labels[small[labels]] = 0
+    if rounds < 1:
+        return labels
+    seeds = np.flatnonzero(labels)
+    return bfs_grow(labels, seeds, text, EXPAND_ORDER)
+
+
+def group_pixels(text: np.ndarray, embedding: np.ndarray, kernel_labels: np.ndarray, kernel_contour: np.ndarray,
+                 num_labels: int, distance_threshold: float) -> np.ndarray:
+    """mmcv 2.0.1's ``pixel_group`` growth: text pixels (``text``, ``H x W`` bool) join the kernel whose mean
+    embedding (``embedding``, ``H x W x D`` float32) is nearer than ``distance_threshold``, breadth-first from
+    the kernel contour pixels. Returns the ``H x W`` int32 instance labels (kernel labels grown)."""
+    labels = np.asarray(kernel_labels, np.int32).copy()
+    emb = np.asarray(embedding, np.float32).reshape(-1, embedding.shape[-1])
+    flat = labels.reshape(-1)
+    counts = np.bincount(flat, minlength=num_labels)[:num_labels].astype(np.float64)
+    sums = np.stack([np.bincount(flat, weights=emb[:, k], minlength=num_labels)[:num_labels]
+                     for k in range(emb.shape[1])], 1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = (sums / counts[:, None]).astype(np.float32)
+    limit = np.float32(distance_threshold) ** 2
+
+    def accept(pixels: np.ndarray, labs: np.ndarray) -> np.ndarray:
+        diff = means[labs] - emb[pixels]
+        dist = np.zeros(len(pixels), np.float32)
+        for k in range(diff.shape[1]):  # float32, in mmcv's order
+            dist += diff[:, k] * diff[:, k]
+        return dist < limit
+
+    seeds = np.flatnonzero((np.asarray(kernel_contour) > 0).reshape(-1) & (flat > 0))
+    return bfs_grow(labels, seeds, text, GROUP_ORDER, accept)
+
+
+def instances(labels: np.ndarray, score: np.ndarray, num_labels: int | None = None
+              ) -> list[tuple[int, float, np.ndarray]]:
+    """Per label ``1..num_labels-1`` present in ``labels``: ``(label, mean score, K x 2 int (x, y) points in raster
+    order)``."""
+    flat = labels.reshape(-1)
+    n = int(flat.max()) + 1 if num_labels is None else num_labels
+    counts = np.bincount(flat, minlength=n)
+    sums = np.bincount(flat, weights=score.reshape(-1).astype(np.float64), minlength=n)
+    order = np.argsort(flat, kind="stable")
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    w = labels.shape[1]
+    out = []
+    for lab in range(1, n):
+        if counts[lab] == 0:
+            continue
+        idx = order[starts[lab]:starts[lab + 1]]
+        ys, xs = np.divmod(idx, w)
+        out.append((lab, float(sums[lab] / counts[lab]), np.stack([xs, ys], 1)))
+    return out
+
+
+def points_to_boundary(points: np.ndarray, text_repr_type: str, min_width: float = 0) -> np.ndarray | None:
+    """MMOCR's ``_points2boundary``: an instance's pixel points (``K x 2`` int ``(x, y)``) to a ``quad``
+    (min-area rectangle, ``None`` when its short side is below ``min_width``) or a ``poly`` (the outer contour
+    of the points, simplified); ``None`` when fewer than 4 vertices come out. Returns ``M x 2`` float32."""
+    if text_repr_type == "quad":
+        rect = cv2.minAreaRect(points.astype(np.int32))
+        if min(rect[1]) < min_width:
+            return None
+        boundary = cv2.boxPoints(rect)
+    elif text_repr_type == "poly":
+        # MMOCR draws into a canvas from the origin; a crop that keeps a 1-pixel margin (or the image border,
+        # where MMOCR has one too) gives the same contour, shifted
+        offset = np.maximum(points.min(axis=0) - 1, 0)
+        local = points - offset
+        mask = np.zeros((local[:, 1].max() + 10, local[:, 0].max() + 10), np.uint8)
+        mask[local[:, 1], local[:, 0]] = 255
+        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+        boundary = contours[0].reshape(-1, 2) + offset
+    else:
+        raise ValueError(f"text_repr_type must be 'quad' or 'poly', got {text_repr_type!r}")
+    if len(boundary) < 4:
+        return None
+    return np.asarray(boundary, np.float32)
+
+
+__all__ = ["kernel_maps", "effective_mask", "bfs_grow", "expand_kernels", "group_pixels", "instances",
+           "points_to_boundary"]
