@@ -147,15 +147,19 @@ class TextDetectionImageProcessor(BaseImageProcessor):
         return BatchFeature(data=data, tensor_type=return_tensors)
 
     def post_process_text_detection(self, outputs: Any, target_sizes: Sequence[tuple[int, int]] | None = None,
-                                    **params: Any) -> list[dict[str, list]]:
+                                    config: Any = None, **params: Any) -> list[dict[str, list]]:
         """Detected text per image: ``{"polygons": [K x 2 float32 arrays (x, y)], "scores": [float]}``.
 
         Args:
             outputs: a detector's output (any freereal_hf detector).
             target_sizes: original ``(height, width)`` of each image; polygons come back in those pixels
                 (the scale is recomputed with this processor's resize rule). ``None``: network-input pixels.
-            params: post-processing thresholds overriding MMOCR's defaults (e.g. ``min_text_score=0.5``).
+            config: the detector's config (``model.config``): its post-processing parameters are used (what
+                ``model.post_process`` does). Without it, the post-processor's own defaults (MMOCR's).
+            params: parameters overriding those (e.g. ``min_text_score=0.5``).
         """
+        if config is not None:
+            params = {**config.post_process_params(), **params}
         scale_factors = None
         if target_sizes is not None:
             scale_factors = []

@@ -17,7 +17,7 @@ def test_demo_finds_the_generated_text_lines(tmp_path, capsys):
     score = hmean_iou([{"polygons": result["polygons"], "scores": result["scores"]}],
                       [{"polygons": [b.tolist() for b in boxes], "ignore": [False] * len(boxes)}])
     assert score["hmean"] >= 0.8, score
-    for name in ("detections.png", "probability.png", "input.png"):
+    for name in ("detections.png", "text_map.png", "input.png"):
         assert (tmp_path / name).stat().st_size > 1000
 
 

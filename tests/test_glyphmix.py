@@ -19,6 +19,7 @@ from freereal_hf.data.transforms import AugmentConfig, training_view
 from freereal_hf.glyphmix import (GlyphMixConfig, RealViews, StrongAugment, SyntheticSample, add_glyph_masks,
                                   decode_mask, glyph_mask, glyphmix, inter_domain_mix, intra_domain_mix)
 from freereal_hf.glyphmix.mixing import box_masks, box_sums, sample_boxes, select_boxes
+from freereal_hf.models.base import MapKind, TargetMap, TargetSpec
 
 KEYS = ("shrink_map", "shrink_mask", "threshold_map", "threshold_mask")
 
@@ -174,12 +175,17 @@ def test_boxes_and_text_balanced_selection():
                                                                                    for x in (1, 2)]
 
 
+SPEC = TargetSpec(maps=(TargetMap("a", MapKind.TEXT), TargetMap("w", MapKind.WEIGHT)), text="a",
+                  confidence_map="w", confidence="test")
+
+
 def test_intra_domain_mix_formula():
     images = torch.arange(2 * 3 * 4 * 5, dtype=torch.float32).view(2, 3, 4, 5)
     targets = {"a": torch.rand(2, 4, 5), "w": torch.ones(2, 4, 5)}
     perm = torch.tensor([1, 0])
-    mask = box_masks(torch.tensor([[1, 1, 3, 3], [0, 0, 5, 2]]), 4, 5)
-    mixed, mixed_t = intra_domain_mix(images, targets, perm, mask)
+    boxes = torch.tensor([[1, 1, 3, 3], [0, 0, 5, 2]])
+    mask = box_masks(boxes, 4, 5)
+    mixed, mixed_t = intra_domain_mix(images, targets, perm, boxes, SPEC)
     for i in range(2):
         inside = mask[i].bool()
         assert torch.equal(mixed[i][:, inside], images[perm[i]][:, inside])
@@ -197,8 +203,10 @@ def test_inter_domain_mix_label_modes():
     region[0, 0:3, 0:3] = 1
     pseudo = {"text": torch.zeros(1, 4, 4), "weight": torch.ones(1, 4, 4)}
     syn_t = {"text": region.clone(), "weight": torch.ones(1, 4, 4)}
+    spec = TargetSpec(maps=(TargetMap("text", MapKind.TEXT), TargetMap("weight", MapKind.WEIGHT)), text="text",
+                      confidence_map="weight", confidence="test")
     for mode in ("region", "stroke", "ignore"):
-        image, t = inter_domain_mix(real, pseudo, syn, syn_t, glyph, region, mode, ["weight"])
+        image, t = inter_domain_mix(real, pseudo, syn, syn_t, glyph, region, mode, spec)
         assert torch.equal(image[0, 0] > 0, glyph[0] > 0) and image.max() == 9  # strokes only, their colours
         expected_text = region if mode == "region" else glyph
         assert torch.equal(t["text"], expected_text)
@@ -218,15 +226,16 @@ def test_full_glyphmix_is_inter_after_intra_and_on_the_batch_device():
     glyph = (torch.rand(n, h, w) > 0.9).float()
     region = torch.clamp(glyph * 2, max=1)
     cfg = GlyphMixConfig()
-    result = glyphmix(real, pseudo, syn, syn_t, glyph, region, cfg, "shrink_map", ["shrink_mask"], g)
+    spec = TargetSpec(maps=(TargetMap("shrink_map", MapKind.TEXT), TargetMap("shrink_mask", MapKind.WEIGHT)),
+                      text="shrink_map", confidence_map="shrink_mask", confidence="test")
+    result = glyphmix(real, pseudo, syn, syn_t, glyph, region, cfg, spec, g)
     assert (result.permutation != torch.arange(n)).all() and sorted(result.permutation.tolist()) == list(range(n))
-    a_img, a_t = intra_domain_mix(real, pseudo, result.permutation, box_masks(result.boxes, h, w))
-    b_img, b_t = inter_domain_mix(a_img, a_t, syn, syn_t, glyph, region, "region", ["shrink_mask"])
+    a_img, a_t = intra_domain_mix(real, pseudo, result.permutation, result.boxes, spec)
+    b_img, b_t = inter_domain_mix(a_img, a_t, syn, syn_t, glyph, region, "region", spec)
     assert torch.equal(result.images, b_img) and all(torch.equal(result.targets[k], b_t[k]) for k in b_t)
-    only_glyphs = glyphmix(real, pseudo, syn, syn_t, glyph, region, GlyphMixConfig(intra_domain=False), "shrink_map",
-                           ["shrink_mask"], g)
+    only_glyphs = glyphmix(real, pseudo, syn, syn_t, glyph, region, GlyphMixConfig(intra_domain=False), spec, g)
     assert only_glyphs.boxes is None and torch.equal(only_glyphs.images, inter_domain_mix(
-        real, pseudo, syn, syn_t, glyph, region, "region", ["shrink_mask"])[0])
+        real, pseudo, syn, syn_t, glyph, region, "region", spec)[0])
     with pytest.raises(ValueError, match="label_mask"):
         GlyphMixConfig(label_mask="strokes")
 

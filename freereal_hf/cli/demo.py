@@ -5,7 +5,8 @@ generated image of three text lines whose boxes it knows, then detects and draws
 loss, training and post-processing end to end, offline, in about a minute on a CPU. Pre-training (the
 package's main job) replaces this demo as README's first command once it lands.
 
-Writes input.png, detections.png (polygons and scores drawn), probability.png and detections.json
+Writes input.png, detections.png (polygons and scores drawn), text_map.png (the text map the outputs imply,
+instances in colours for PANet, unsure pixels hatched) and detections.json
 (polygons as lists of (x, y) in original pixels, scores) to --output-dir.
 
   freereal-demo [--model PRESET|DIR|HUB_ID] [--image IMAGE] [--output-dir DIR] [--long-side N] [--fit-steps N]
@@ -59,15 +60,14 @@ def fit(model: torch.nn.Module, pixel_values: torch.Tensor, polygons: list[np.nd
     return losses
 
 
-def load_model(name: str) -> torch.nn.Module:
-    """A preset name builds a fresh model; anything else is a local folder or a Hub id."""
-    from transformers import AutoModel
-
-    from .. import PRESETS, config_from_preset
-
-    if name in PRESETS:
-        return AutoModel.from_config(config_from_preset(name))
-    return AutoModel.from_pretrained(name)
+def to_input_view(image: np.ndarray, inputs: dict) -> np.ndarray:
+    """``image`` resized as the processor resized it and padded like ``pixel_values`` (``H' x W' x 3`` uint8)."""
+    h, w = inputs["pixel_values"].shape[2:]
+    sx, sy = (float(v) for v in inputs["scale_factors"][0])
+    resized = cv2.resize(image, (round(image.shape[1] * sx), round(image.shape[0] * sy)))
+    canvas = np.zeros((h, w, 3), np.uint8)
+    canvas[:resized.shape[0], :resized.shape[1]] = resized[:h, :w]
+    return canvas
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -83,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     from .. import PRESETS, TextDetectionImageProcessor
+    from ..glyphmix.preview import overlay_targets
+    from ..models.base import MapKind
+    from ..training.common import load_model
     from ..visualize import draw_polygons
 
     if args.image:
@@ -104,18 +107,21 @@ def main(argv: list[str] | None = None) -> int:
     model.eval()
     with torch.no_grad():
         outputs = model(inputs["pixel_values"])
-    result = processor.post_process_text_detection(outputs, target_sizes=[image.shape[:2]])[0]
+    result = model.post_process(outputs, inputs["scale_factors"].tolist())[0]
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out / "input.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
     drawn = draw_polygons(image, result["polygons"], result["scores"])
     cv2.imwrite(str(out / "detections.png"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
-    prob = (outputs.prob[0].numpy() * 255).astype(np.uint8)
-    cv2.imwrite(str(out / "probability.png"), prob)
+    spec = model.target_spec
+    implied = model.pseudo_targets(outputs)
+    text_map = overlay_targets(to_input_view(image, inputs), implied[spec.text][0].float().numpy(),
+                               implied[spec.confidence_map][0].float().numpy(), spec[spec.text].kind is MapKind.INSTANCE)
+    cv2.imwrite(str(out / "text_map.png"), cv2.cvtColor(text_map, cv2.COLOR_RGB2BGR))
     (out / "detections.json").write_text(json.dumps(
         {"model": args.model, "polygons": [p.tolist() for p in result["polygons"]], "scores": result["scores"]},
         indent=1))
-    print(f"{len(result['polygons'])} text regions; wrote {out}/detections.png, detections.json, probability.png")
+    print(f"{len(result['polygons'])} text regions; wrote {out}/detections.png, detections.json, text_map.png")
     return 0
 
 

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     syn = default_collate([synthetic[i] for i in range(n)])  # batches as the training DataLoader makes them
     rea = default_collate([real[i] for i in range(n)])
     if use_labels:
-        targets = {k: rea[k] for k in model.build_targets([], [], (32, 32))}
+        targets = {k: rea[k] for k in model.target_spec.names}
         print("real-side targets: the real set's own labels (a fresh model's predictions would be noise)")
     else:
         with torch.no_grad():
@@ -70,9 +70,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"real-side targets: pseudo-targets of {args.model}")
     generator = torch.Generator().manual_seed(args.seed)
     mix = glyphmix(rea["strong_pixel_values"], targets, syn["pixel_values"], {k: syn[k] for k in targets},
-                   syn["glyph_mask"], syn["text_region"], config, model.text_target, model.weight_targets, generator)
-    grid = glyphmix_grid(rea["strong_pixel_values"], syn["pixel_values"], mix.images, mix.targets, model.text_target,
-                         model.weight_targets[0], syn["glyph_mask"], max_images=n)
+                   syn["glyph_mask"], syn["text_region"], config, model.target_spec, generator)
+    grid = glyphmix_grid(rea["strong_pixel_values"], syn["pixel_values"], mix.images, mix.targets, model.target_spec,
+                         syn["glyph_mask"], max_images=n)
     out = Path(args.output)
     out.parent.mkdir(parents=True, exist_ok=True)
     cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))

@@ -1,7 +1,8 @@
-"""GlyphMix on batched tensors, on whatever device the batch is on (see ``shared/docs/method.md``).
+"""GlyphMix on batched tensors, on whatever device the batch is on (see ``docs/method.md``).
 
-Shapes: images ``N x C x H x W``; every target map ``N x H x W``; masks ``N x H x W`` (float 0/1).
-Boxes are ``(x0, y0, x1, y1)`` in whole pixels, ``x1``/``y1`` exclusive.
+Shapes: images ``N x C x H x W``; each target map ``N x [C x] H/s x W/s`` at its declared stride ``s``; masks
+``N x H x W`` at the input resolution (0/1). Boxes are ``(x0, y0, x1, y1)`` in input pixels, ``x1``/``y1``
+exclusive.
 
 1. Text-balanced intra-domain mixing ``A^T``: the real batch is permuted (a random cycle, so no image is its
    own partner); image ``i`` gets ONE rectangle of its partner ``j = perm[i]`` pasted at the same coordinates, ``M_T * X(j) + (1 - M_T) * X(i)``; targets
@@ -15,16 +16,21 @@ Boxes are ``(x0, y0, x1, y1)`` in whole pixels, ``x1``/``y1`` exclusive.
    targets need), ``"stroke"`` (``M = M_G``, as the paper writes), or ``"ignore"`` (``M = M_G``, and the
    non-stroke pixels of the text region get weight 0 in every weight map).
 
-The detector tells which maps are weights (``weight_targets``) and which one is text (``text_target``);
-nothing here knows a detector.
+Target maps are mixed by their declared kind and stride (the detector's ``TargetSpec``), never by name:
+every map is pasted at its own stride with the mask brought to that stride (a box by the centres of the map's
+pixels, a glyph or region mask by sampling them), without full-resolution copies; a pixel takes the whole value
+of the side that owns it (no blending, so binary maps stay binary and regression values are never averaged);
+instance ids pasted from another image are offset by the base image's largest id, so instances stay distinct;
+with ``label_mask="ignore"`` the weight maps get 0 on non-stroke pixels of the synthetic text region. Nothing
+here knows a detector.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import torch
+
+from ..models.base import MapKind, TargetSpec
 
 BOX_SELECTIONS = ("text_balanced", "random")
 LABEL_MASKS = ("region", "stroke", "ignore")
@@ -94,9 +100,10 @@ def box_sums(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
 
 
 def select_boxes(partner_text: torch.Tensor, candidates: torch.Tensor, mode: str,
-                 generator: torch.Generator) -> torch.Tensor:
-    """One box per image (``N x 4``) out of ``candidates`` (``N x K x 4``): the one holding the most of
-    ``partner_text`` (``N x H x W``, the partner's text map) or a random one."""
+                 generator: torch.Generator, return_index: bool = False) -> torch.Tensor:
+    """One box per image (``N x 4``, or its index ``N`` with ``return_index``) out of ``candidates``
+    (``N x K x 4``, in the text map's pixels): the one holding the most of ``partner_text`` (``N x H x W``, the
+    partner's text map) or a random one."""
     n, k = candidates.shape[:2]
     if mode == "text_balanced":
         index = box_sums(partner_text, candidates).argmax(1)
@@ -104,15 +111,36 @@ def select_boxes(partner_text: torch.Tensor, candidates: torch.Tensor, mode: str
         index = torch.randint(k, (n,), generator=generator).to(candidates.device)
     else:
         raise ValueError(f"box selection must be one of {BOX_SELECTIONS}, got {mode!r}")
-    return candidates[torch.arange(n, device=candidates.device), index]
+    return index if return_index else candidates[torch.arange(n, device=candidates.device), index]
 
 
-def box_masks(boxes: torch.Tensor, height: int, width: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """``N x H x W`` masks, 1 inside each box of ``boxes`` (``N x 4``)."""
-    ys = torch.arange(height, device=boxes.device).view(1, -1, 1)
-    xs = torch.arange(width, device=boxes.device).view(1, 1, -1)
+def box_masks(boxes: torch.Tensor, height: int, width: int, dtype: torch.dtype = torch.float32, stride: int = 1
+              ) -> torch.Tensor:
+    """``N x H x W`` masks of a map at ``stride`` (``H x W`` its size), 1 on the pixels whose centre lies inside
+    each box of ``boxes`` (``N x 4``, input pixels); at stride 1 exactly the box's pixels."""
+    ys = (torch.arange(height, device=boxes.device).view(1, -1, 1) * stride + (stride - 1) / 2)
+    xs = (torch.arange(width, device=boxes.device).view(1, 1, -1) * stride + (stride - 1) / 2)
     x0, y0, x1, y1 = (b.view(-1, 1, 1) for b in boxes.unbind(-1))
     return ((xs >= x0) & (xs < x1) & (ys >= y0) & (ys < y1)).to(dtype)
+
+
+def at_stride(mask: torch.Tensor, stride: int) -> torch.Tensor:
+    """An ``N x H x W`` input-resolution mask seen by a map at ``stride``: the value at each map pixel's centre."""
+    return mask if stride == 1 else mask[:, stride // 2::stride, stride // 2::stride]
+
+
+def paste_map(base: torch.Tensor, top: torch.Tensor, mask: torch.Tensor, kind: MapKind) -> torch.Tensor:
+    """One target map mixed by its kind: where ``mask`` (``N x h x w``; broadcast over a channel dimension) is on,
+    the pixel takes ``top``'s whole value, elsewhere ``base``'s. Instance ids of ``top`` are offset by each base
+    image's largest id (0 stays background), so pasted instances never merge with the base's."""
+    on = mask > 0.5
+    while on.dim() < base.dim():
+        on = on.unsqueeze(1)
+    top = top.to(base.dtype)
+    if kind is MapKind.INSTANCE:
+        offset = base.reshape(base.shape[0], -1).amax(1).view(-1, *[1] * (base.dim() - 1))
+        top = torch.where(top > 0, top + offset, torch.zeros_like(top))
+    return torch.where(on, top, base)
 
 
 def paste(base: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -124,27 +152,35 @@ def paste(base: torch.Tensor, top: torch.Tensor, mask: torch.Tensor) -> torch.Te
 
 
 def intra_domain_mix(images: torch.Tensor, targets: dict[str, torch.Tensor], permutation: torch.Tensor,
-                     mask: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """``A^T``: ``mask * X[perm] + (1 - mask) * X`` for the images and each target map."""
-    return (paste(images, images[permutation], mask),
-            {k: paste(v, v[permutation], mask) for k, v in targets.items()})
+                     boxes: torch.Tensor, spec: TargetSpec) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """``A^T``: inside image ``i``'s box, image ``perm[i]``'s pixels and targets (each map at its stride, by its
+    kind); ``M_T * X[perm] + (1 - M_T) * X``."""
+    h, w = images.shape[-2:]
+    mixed = paste(images, images[permutation], box_masks(boxes, h, w))
+    out = {}
+    for m in spec.maps:
+        v = targets[m.name]
+        out[m.name] = paste_map(v, v[permutation], box_masks(boxes, *v.shape[-2:], stride=m.stride), m.kind)
+    return mixed, out
 
 
 def inter_domain_mix(images: torch.Tensor, targets: dict[str, torch.Tensor], synthetic_images: torch.Tensor,
                      synthetic_targets: dict[str, torch.Tensor], glyph: torch.Tensor, region: torch.Tensor,
-                     label_mask: str, weight_keys: Sequence[str]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                     label_mask: str, spec: TargetSpec) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """``A^G``: strokes (``glyph``) of the synthetic images on the real ones; targets mixed by ``label_mask``
     (``region``: with ``region``; ``stroke``: with ``glyph``; ``ignore``: with ``glyph`` and the weight maps 0
-    on ``region`` pixels that are not strokes)."""
-    mixed = paste(images, synthetic_images, glyph)
+    on ``region`` pixels that are not strokes), each map at its stride, by its kind."""
     if label_mask not in LABEL_MASKS:
         raise ValueError(f"label_mask must be one of {LABEL_MASKS}, got {label_mask!r}")
-    m = region if label_mask == "region" else glyph
-    out = {k: paste(v, synthetic_targets[k], m) for k, v in targets.items()}
-    if label_mask == "ignore":
-        keep = 1 - region.to(glyph.dtype) * (1 - glyph)
-        for k in weight_keys:
-            out[k] = out[k] * keep.to(out[k].dtype)
+    mixed = paste(images, synthetic_images, glyph)
+    label = region if label_mask == "region" else glyph
+    keep = 1 - region.float() * (1 - glyph.float())
+    out = {}
+    for m in spec.maps:
+        v = paste_map(targets[m.name], synthetic_targets[m.name], at_stride(label, m.stride), m.kind)
+        if label_mask == "ignore" and m.kind is MapKind.WEIGHT:
+            v = v * at_stride(keep, m.stride).to(v.dtype)
+        out[m.name] = v
     return mixed, out
 
 
@@ -161,13 +197,13 @@ class MixResult:
 
 def glyphmix(real_images: torch.Tensor, pseudo_targets: dict[str, torch.Tensor], synthetic_images: torch.Tensor,
              synthetic_targets: dict[str, torch.Tensor], glyph: torch.Tensor, region: torch.Tensor,
-             config: GlyphMixConfig, text_key: str, weight_keys: Sequence[str],
-             generator: torch.Generator) -> MixResult:
+             config: GlyphMixConfig, spec: TargetSpec, generator: torch.Generator) -> MixResult:
     """The full mix ``A^G(A^T(X_u), X_l)`` of one batch (real first, glyphs on top).
 
     ``real_images``: the strong views; ``pseudo_targets``: the teacher's on the weak views; the synthetic
-    batch has the same ``N`` (image ``i`` gets synthetic image ``i``'s glyphs). Random draws (permutation,
-    boxes) come from ``generator`` (a CPU generator: the same draws on every device).
+    batch has the same ``N`` (image ``i`` gets synthetic image ``i``'s glyphs); ``spec`` is the detector's
+    declaration of its target maps. Random draws (permutation, boxes) come from ``generator`` (a CPU generator:
+    the same draws on every device).
     """
     images, targets = real_images, pseudo_targets
     boxes = permutation = None
@@ -179,14 +215,17 @@ def glyphmix(real_images: torch.Tensor, pseudo_targets: dict[str, torch.Tensor],
         permutation = permutation.to(images.device)
         candidates = sample_boxes(n, config.num_candidates, h, w, config.min_area, config.max_area, generator,
                                   images.device)
-        partner_text = (targets[text_key][permutation] > 0.5).float()
-        boxes = select_boxes(partner_text, candidates, config.box_selection, generator)
-        images, targets = intra_domain_mix(images, targets, permutation, box_masks(boxes, h, w))
+        stride = spec[spec.text].stride
+        partner_text = (targets[spec.text][permutation] > 0.5).float()
+        scaled = torch.cat([candidates[..., :2] // stride, -(-candidates[..., 2:] // stride)], -1)
+        index = select_boxes(partner_text, scaled, config.box_selection, generator, return_index=True)
+        boxes = candidates[torch.arange(n, device=candidates.device), index]
+        images, targets = intra_domain_mix(images, targets, permutation, boxes, spec)
     if config.inter_domain:
         images, targets = inter_domain_mix(images, targets, synthetic_images, synthetic_targets, glyph, region,
-                                           config.label_mask, weight_keys)
+                                           config.label_mask, spec)
     return MixResult(images, targets, boxes, permutation)
 
 
 __all__ = ["GlyphMixConfig", "MixResult", "glyphmix", "sample_boxes", "box_sums", "select_boxes", "box_masks",
-           "paste", "intra_domain_mix", "inter_domain_mix", "BOX_SELECTIONS", "LABEL_MASKS"]
+           "at_stride", "paste", "paste_map", "intra_domain_mix", "inter_domain_mix", "BOX_SELECTIONS", "LABEL_MASKS"]

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from ..image_processing import MMOCR_MEAN, MMOCR_STD
+from ..models.base import MapKind, TargetSpec
 
 
 def to_uint8(pixel_values: torch.Tensor) -> np.ndarray:
@@ -17,12 +18,26 @@ def to_uint8(pixel_values: torch.Tensor) -> np.ndarray:
     return image.permute(0, 2, 3, 1).cpu().numpy()
 
 
-def overlay_targets(image: np.ndarray, text: np.ndarray, weight: np.ndarray | None = None) -> np.ndarray:
-    """``image`` (``H x W x 3`` uint8) with text pixels (``text > 0.5``) tinted red and ignored pixels
-    (``weight == 0``) hatched grey."""
+def instance_colours(ids: np.ndarray) -> np.ndarray:
+    """A distinct, stable RGB colour per instance id (``... `` int array) -> ``... x 3`` float32."""
+    hue = (ids.astype(np.int64) * 47) % 180
+    hsv = np.stack([hue, np.full_like(hue, 220), np.full_like(hue, 255)], -1).astype(np.uint8)
+    return cv2.cvtColor(hsv.reshape(-1, 1, 3), cv2.COLOR_HSV2RGB).reshape(*ids.shape, 3).astype(np.float32)
+
+
+def overlay_targets(image: np.ndarray, text: np.ndarray, weight: np.ndarray | None = None,
+                    instances: bool = False) -> np.ndarray:
+    """``image`` (``H x W x 3`` uint8) with text pixels (``text > 0.5``) tinted red, or with ``instances`` each
+    instance id in its own colour, and ignored pixels (``weight == 0``) hatched grey. Maps smaller than the
+    image (a stride > 1) are scaled up with nearest neighbours."""
+    h, w = image.shape[:2]
+    text = cv2.resize(text.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
+    if weight is not None:
+        weight = cv2.resize(weight.astype(np.float32), (w, h), interpolation=cv2.INTER_NEAREST)
     out = image.astype(np.float32)
     t = text > 0.5
-    out[t] = 0.45 * out[t] + 0.55 * np.array([255, 30, 30])
+    tint = instance_colours(text[t]) if instances else np.array([255, 30, 30])
+    out[t] = 0.45 * out[t] + 0.55 * tint
     if weight is not None:
         hatch = ((np.add.outer(np.arange(image.shape[0]), np.arange(image.shape[1])) // 3) % 2 == 0)
         ig = (weight <= 0) & hatch
@@ -46,20 +61,23 @@ def mix_grid(rows: list[tuple[str, np.ndarray]], cell: int = 192, pad: int = 4) 
 
 
 def glyphmix_grid(real: torch.Tensor, synthetic: torch.Tensor, mixed: torch.Tensor,
-                  mixed_targets: dict[str, torch.Tensor], text_key: str, weight_key: str | None,
+                  mixed_targets: dict[str, torch.Tensor], spec: TargetSpec,
                   synthetic_glyph: torch.Tensor | None = None, max_images: int = 4, cell: int = 192) -> np.ndarray:
     """Rows: real (strong view), synthetic (glyph mask tinted), GlyphMix image, GlyphMix image with its targets
-    (text red, ignored hatched). Tensors are one batch (``N x 3 x H x W`` / ``N x H x W``)."""
+    (the declared text map: text red, or instances in distinct colours; the confidence map's ignored pixels
+    hatched). Tensors are one batch (``N x 3 x H x W`` images, maps at their strides)."""
     k = min(max_images, real.shape[0])
     syn = to_uint8(synthetic[:k])
     if synthetic_glyph is not None:
         syn = np.stack([overlay_targets(s, g) for s, g in zip(syn, synthetic_glyph[:k].float().cpu().numpy())])
     mix = to_uint8(mixed[:k])
-    text = mixed_targets[text_key][:k].float().cpu().numpy()
-    weight = mixed_targets[weight_key][:k].float().cpu().numpy() if weight_key else [None] * k
-    drawn = np.stack([overlay_targets(m, t, w) for m, t, w in zip(mix, text, weight)])
+    text = mixed_targets[spec.text][:k].float().cpu().numpy()
+    weight = mixed_targets[spec.confidence_map][:k].float().cpu().numpy()
+    instances = spec[spec.text].kind is MapKind.INSTANCE
+    drawn = np.stack([overlay_targets(m, t, w, instances) for m, t, w in zip(mix, text, weight)])
+    title = "GlyphMix targets\n(instances in\ncolours," if instances else "GlyphMix targets\n(text red,"
     return mix_grid([("real\n(strong view)", to_uint8(real[:k])), ("synthetic\n(glyphs red)", syn),
-                     ("GlyphMix", mix), ("GlyphMix targets\n(text red,\nignored grey)", drawn)], cell=cell)
+                     ("GlyphMix", mix), (title + "\nignored grey)", drawn)], cell=cell)
 
 
-__all__ = ["to_uint8", "overlay_targets", "mix_grid", "glyphmix_grid"]
+__all__ = ["to_uint8", "instance_colours", "overlay_targets", "mix_grid", "glyphmix_grid"]

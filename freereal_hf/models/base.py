@@ -93,11 +93,14 @@ class TargetSpec:
     Args:
         maps: every target map, in the order ``build_targets`` returns them.
         text: the name of the map whose pixels ``> 0.5`` are text (text-balanced boxes, previews).
-        confidence: how the teacher's confidence is judged (words, for docs and model cards).
+        confidence_map: the weight map in which ``pseudo_targets`` sets the pixels the teacher is unsure of to 0
+            (the trainer logs its zero fraction as the ignored fraction; previews hatch its zeros).
+        confidence: how the teacher's confidence is judged, in words (docs, model cards).
     """
 
     maps: tuple[TargetMap, ...]
     text: str
+    confidence_map: str
     confidence: str
 
     def __post_init__(self) -> None:
@@ -106,6 +109,8 @@ class TargetSpec:
             raise ValueError(f"duplicate target map names in {names}")
         if self.text not in names:
             raise ValueError(f"text map {self.text!r} is not one of the declared maps {names}")
+        if self.confidence_map not in [m.name for m in self.maps if m.kind is MapKind.WEIGHT]:
+            raise ValueError(f"confidence map {self.confidence_map!r} is not a declared weight map")
 
     def __getitem__(self, name: str) -> TargetMap:
         for m in self.maps:

@@ -19,7 +19,8 @@ from ..metrics import hmean_iou
 def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any, batch_size: int = 4,
            autocast: Any = None) -> list[dict[str, list]]:
     """Polygons (``K x 2`` float arrays, ``(x, y)`` original pixels) and scores for each ``H x W x 3`` uint8 RGB
-    image, in batches of ``batch_size`` (padded to the largest image of the batch)."""
+    image, in batches of ``batch_size`` (padded to the largest image of the batch). Post-processing is the
+    model's, with its config's parameters."""
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
@@ -30,7 +31,7 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
         with autocast() if autocast is not None else contextlib.nullcontext():
             outputs = model(inputs["pixel_values"].to(device))
         outputs = type(outputs)(**{k: v.float().cpu() for k, v in outputs.items()})
-        results += processor.post_process_text_detection(outputs, target_sizes=[im.shape[:2] for im in chunk])
+        results += model.post_process(outputs, inputs["scale_factors"].tolist())  # the config's parameters
     model.train(was_training)
     return results
 

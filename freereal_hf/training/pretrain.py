@@ -1,6 +1,6 @@
 """FreeReal pre-training on accelerate (``freereal-pretrain``): student/teacher with GlyphMix.
 
-One step (``shared/docs/design.md``):
+One step (``docs/design.md``):
 
 - stage 1 (the first ``stage1_steps`` steps, optional): the student learns on synthetic data with the
   supervised loss; at its end the teacher becomes a copy of the student;
@@ -10,7 +10,7 @@ One step (``shared/docs/design.md``):
   the teacher follows with ``teacher = m * teacher + (1 - m) * student``.
 
 Only the detector protocol is used (``build_targets``, ``target_region``, ``pseudo_targets``, ``forward``
-with ``labels``, ``text_target``/``weight_targets``), so every detector pre-trains the same way.
+with ``labels``, the ``target_spec`` declaration), so every detector pre-trains the same way.
 
 Checkpoints (``save_state`` every ``save_steps``; keep the newest ``save_total_limit``) hold the student,
 the teacher, the optimiser, the schedule, the RNG states, the step and each data stream's epoch and
@@ -34,6 +34,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..glyphmix.mixing import GlyphMixConfig, MixResult, glyphmix
+from ..models.base import MapKind
 from .common import (TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
                      make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
                      warmup_poly_schedule)
@@ -206,21 +207,22 @@ def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, momentum: flo
 
 
 def mix_batch(teacher: torch.nn.Module, real: dict[str, Any], synthetic: dict[str, Any], config: GlyphMixConfig,
-              generator: torch.Generator, autocast: Any = None, timer: "StepTimer | None" = None
-              ) -> tuple[MixResult, dict[str, torch.Tensor]]:
-    """Teacher on the weak views -> pseudo-targets (``teacher.pseudo_targets``) -> GlyphMix with the synthetic
-    batch. Returns the mix and the pseudo-targets before mixing."""
+              generator: torch.Generator, autocast: Any = None, timer: "StepTimer | None" = None,
+              confidence: float | None = None) -> tuple[MixResult, dict[str, torch.Tensor]]:
+    """Teacher on the weak views -> pseudo-targets (``teacher.pseudo_targets``, pixels less confident than
+    ``confidence`` ignored; default the teacher config's) -> GlyphMix with the synthetic batch. Returns the mix
+    and the pseudo-targets before mixing."""
     with torch.no_grad(), (autocast() if autocast is not None else contextlib.nullcontext()):
         outputs = teacher(real["weak_pixel_values"])
     if timer is not None:
         timer.mark("teacher forward")
-    pseudo = teacher.pseudo_targets(outputs)
+    pseudo = teacher.pseudo_targets(outputs, confidence)
+    spec = teacher.target_spec
     if "valid" in real:  # real images that did not decode teach nothing
-        valid = real["valid"].to(pseudo[teacher.weight_targets[0]]).view(-1, 1, 1)
-        pseudo.update({k: pseudo[k] * valid for k in teacher.weight_targets})
+        for m in spec.of_kind(MapKind.WEIGHT):
+            pseudo[m.name] = pseudo[m.name] * real["valid"].to(pseudo[m.name]).view(-1, *[1] * (pseudo[m.name].dim() - 1))
     mix = glyphmix(real["strong_pixel_values"], pseudo, synthetic["pixel_values"], {k: synthetic[k] for k in pseudo},
-                   synthetic["glyph_mask"], synthetic["text_region"], config, teacher.text_target,
-                   teacher.weight_targets, generator)
+                   synthetic["glyph_mask"], synthetic["text_region"], config, spec, generator)
     if timer is not None:
         timer.mark("GlyphMix")
     return mix, pseudo
@@ -276,8 +278,6 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     set_seed(args.seed)
     mix_config = args.glyphmix_config()
     student = load_model(args.model, seed=args.seed)
-    if args.pseudo_confidence is not None:
-        student.config.pseudo_confidence = args.pseudo_confidence
     crop = args.crop_size or (args.image_size if uses_demo_data(args) else 640)
     augment = AugmentConfig(size=crop, scale_range=(args.scale_min, args.scale_max),
                             rotate_degrees=args.rotate_degrees, flip_prob=args.flip_prob)
@@ -319,7 +319,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         # line-buffered: the lines of a killed run are on disk
         samples_log = open(out / "samples" / f"rank_{accelerator.process_index}.jsonl", "a", buffering=1)
     model = accelerator.unwrap_model(student)
-    target_keys = list(model.build_targets([], [], (32, 32)))
+    target_keys = list(model.target_spec.names)
     timer = StepTimer(accelerator.device, args.profile)
     bar = tqdm(total=args.max_steps, initial=state.global_step, desc="pre-training",
                disable=not accelerator.is_local_main_process)
@@ -341,7 +341,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 position = "/".join(map(str, state.streams["real"]))
                 generator = torch.Generator().manual_seed(
                     zlib.crc32(f"{args.seed}/{position}/{accelerator.process_index}".encode()))
-                mix, pseudo = mix_batch(teacher, real, synthetic, mix_config, generator, accelerator.autocast, timer)
+                mix, pseudo = mix_batch(teacher, real, synthetic, mix_config, generator, accelerator.autocast, timer,
+                                        args.pseudo_confidence)
                 images, labels = mix.images, mix.targets
             outputs = student(images, labels=labels)
             backward_and_step(accelerator, student, optimizer, outputs.loss, args.max_grad_norm)
@@ -370,8 +371,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             logs = {**{f"train/{k}": v for k, v in parts.items()}, "train/lr": scheduler.get_last_lr()[0],
                     "train/samples_per_s": rate, "train/stage": stage}
             if pseudo is not None:
-                weight = pseudo[model.weight_targets[0]]
-                logs["train/ignored_fraction"] = float(1 - weight.float().mean())
+                weight = pseudo[model.target_spec.confidence_map]
+                logs["train/ignored_fraction"] = float((weight == 0).float().mean())
             accelerator.log(logs, step=state.global_step)
             tic, samples_since = time.perf_counter(), 0
         if mix is not None and args.image_log_steps and state.global_step % args.image_log_steps == 0:
@@ -415,7 +416,7 @@ def _log_grid(accelerator: Any, real: dict, synthetic: dict, mix: MixResult, mod
     if writer is None:
         return
     grid = glyphmix_grid(real["strong_pixel_values"], synthetic["pixel_values"], mix.images, mix.targets,
-                         model.text_target, model.weight_targets[0], synthetic["glyph_mask"])
+                         model.target_spec, synthetic["glyph_mask"])
     writer.add_image("glyphmix/grid", grid, step, dataformats="HWC")
 
 

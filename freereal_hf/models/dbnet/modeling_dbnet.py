@@ -26,6 +26,7 @@ TARGETS = TargetSpec(
     maps=(TargetMap("shrink_map", MapKind.TEXT), TargetMap("shrink_mask", MapKind.WEIGHT),
           TargetMap("threshold_map", MapKind.REGRESSION), TargetMap("threshold_mask", MapKind.WEIGHT)),
     text="shrink_map",
+    confidence_map="shrink_mask",
     confidence="max(prob, 1 - prob) of the probability map, per pixel",
 )
 LABEL_KEYS = TARGETS.names

@@ -29,6 +29,7 @@ TARGETS = TargetSpec(
     maps=(TargetMap("text_instances", MapKind.INSTANCE), TargetMap("kernel_instances", MapKind.INSTANCE),
           TargetMap("mask", MapKind.WEIGHT)),
     text="text_instances",
+    confidence_map="mask",
     confidence="max(p, 1 - p) of the text probability, upsampled to the input size; text pixels that join no "
                "kernel in pixel aggregation are ignored too",
 )
@@ -131,8 +132,8 @@ class PANetForTextDetection(TextDetectionPreTrainedModel):
     @torch.no_grad()
     def pseudo_targets(self, outputs: PANetOutput, confidence: float | None = None) -> dict[str, torch.Tensor]:
         """PANet targets from a teacher's outputs: instances from the teacher's own pixel aggregation (at 1/4,
-        on the CPU, as post-processing does), brought to the input size with nearest neighbours and cut to the
-        teacher's text (``p_text > 0.5`` of the upsampled logits); kernel ids are the instance ids inside
+        on the CPU, as post-processing does), brought to the input size with nearest neighbours (border pixels the
+        coarse labels miss take a neighbouring id) and cut to the teacher's text (``p_text > 0.5`` of the upsampled logits); kernel ids are the instance ids inside
         ``p_kernel > 0.5``. ``mask`` is 0 where ``max(p_text, 1 - p_text) < confidence`` and on text pixels that
         joined no kernel."""
         cfg = self.config
@@ -144,6 +145,9 @@ class PANetForTextDetection(TextDetectionPreTrainedModel):
         prob = torch.sigmoid(upsample_logits(logits[:, :2], tuple(ids.shape[-2:])))
         text = prob[:, 0] > 0.5
         kernel = (prob[:, 1] > 0.5) & text
+        for _ in range(STRIDE // 2):  # text pixels the coarse labels miss at instance borders take a neighbour's id
+            grown = torch.nn.functional.max_pool2d(ids[:, None].float(), 3, 1, 1)[:, 0].to(ids.dtype)
+            ids = torch.where(text & (ids == 0), grown, ids)
         text_ids = torch.where(text, ids, 0).int()
         confident = torch.maximum(prob[:, 0], 1 - prob[:, 0]) >= self._confidence(confidence)
         mask = confident & ~(text & (ids == 0))

@@ -84,6 +84,7 @@ class PSENetForTextDetection(TextDetectionPreTrainedModel):
                                                              channels=len(self.config.kernel_ratios) - 1),
                   TargetMap("mask", MapKind.WEIGHT)),
             text="text",
+            confidence_map="mask",
             confidence="max(p, 1 - p) of the text probability, upsampled to the input size")
 
     def forward(self, pixel_values: torch.Tensor, labels: dict[str, torch.Tensor] | None = None,

@@ -1,0 +1,159 @@
+"""The detector protocol, checked the same way on every entry of ``DETECTORS`` (one preset each): a detector that
+stubs a method, or code that assumes DBNet's maps, fails here.
+
+- ``build_targets`` gives exactly the declared maps, with the declared shapes, dtypes and strides;
+- perfect outputs (``outputs_from_targets``) post-process back to the image's polygons (IoU > 0.9 each);
+- ``pseudo_targets`` of those confident outputs give back the targets they came from (text and kernel maps
+  IoU > 0.9, instances matched one to one, regression values equal where weighted, no confident text ignored);
+- GlyphMix on real batches keeps every kind valid: binary stays binary, weights in [0, 1], instances distinct;
+- one stage-1 and one stage-2 pre-training step run with a finite loss, through ``freereal-pretrain``.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+from shapely.geometry import Polygon
+from transformers import AutoModel
+
+from freereal_hf import DETECTORS, MapKind, config_from_preset
+from freereal_hf.cli.pretrain import main as pretrain_main
+from freereal_hf.glyphmix import GlyphMixConfig, glyphmix
+from freereal_hf.glyphmix.mixing import box_masks
+
+PRESETS = [spec.presets[0] for spec in DETECTORS.values()]
+SIZE = (192, 256)
+# large, well separated, squat text: the post-processing of a stride-4 head loses about one map pixel per side,
+# and DBNet's unclip (ratio 1.5) undoes its shrink (ratio 0.4) only for boxes that are not long and thin
+POLYGONS = [np.array([[16, 16], [126, 16], [126, 96], [16, 96]], np.float32),
+            np.array([[140, 90], [248, 98], [244, 180], [136, 172]], np.float32)]
+
+
+@pytest.fixture(scope="module", params=PRESETS)
+def model(request):
+    torch.manual_seed(0)
+    return AutoModel.from_config(config_from_preset(request.param)).eval()
+
+
+def _stack(targets: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.stack([t[k] for t in targets])) for k in targets[0]}
+
+
+def _iou(a, b) -> float:
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    return (a & b).sum() / max(1, (a | b).sum())
+
+
+def test_build_targets_gives_the_declared_maps(model):
+    spec = model.target_spec
+    targets = model.build_targets(POLYGONS + [POLYGONS[0] * 0.3], [False, False, True], SIZE)
+    assert list(targets) == list(spec.names)
+    for m in spec.maps:
+        t = targets[m.name]
+        assert t.shape == m.shape(SIZE) and t.dtype == m.dtype, m
+        if m.kind in (MapKind.TEXT, MapKind.KERNEL):
+            assert set(np.unique(t)) <= {0.0, 1.0} and t.any(), m
+        elif m.kind is MapKind.WEIGHT:
+            assert t.min() >= 0 and t.max() <= 1 and (t == 0).any(), m  # the ignored polygon
+        elif m.kind is MapKind.INSTANCE:
+            assert set(np.unique(t)) >= {0, 1, 2}, m
+    region = model.target_region(targets)
+    assert region.shape == SIZE and region[50, 70] and not region[20, 240]
+    empty = model.build_targets([], [], SIZE)
+    assert not model.target_region(empty).any()
+
+
+def test_perfect_outputs_post_process_to_the_polygons(model):
+    targets = _stack([model.build_targets(POLYGONS, [False, False], SIZE)])
+    result = model.post_process(model.outputs_from_targets(targets), [(1.0, 1.0)])[0]
+    assert len(result["polygons"]) == len(POLYGONS), result
+    for polygon in POLYGONS:
+        ious = [Polygon(polygon).intersection(Polygon(p).buffer(0)).area / Polygon(polygon).union(Polygon(p).buffer(0)).area
+                for p in result["polygons"]]
+        assert max(ious) > 0.9, ious
+    assert all(0 < s <= 1 for s in result["scores"])
+    half = model.post_process(model.outputs_from_targets(targets), [(2.0, 2.0)])[0]  # original pixels
+    np.testing.assert_allclose(np.concatenate(half["polygons"]), np.concatenate(result["polygons"]) / 2, atol=1e-4)
+
+
+def test_pseudo_targets_of_confident_outputs_are_the_targets(model):
+    spec = model.target_spec
+    targets = _stack([model.build_targets(POLYGONS, [False, False], SIZE)])
+    pseudo = model.pseudo_targets(model.outputs_from_targets(targets))
+    assert list(pseudo) == list(spec.names)
+    text = targets[spec.text] > 0.5
+    for m in spec.maps:
+        p, t = pseudo[m.name], targets[m.name]
+        assert p.shape == t.shape, m
+        if m.kind in (MapKind.TEXT, MapKind.KERNEL):
+            assert _iou(p > 0.5, t > 0.5) > 0.9, m
+        elif m.kind is MapKind.WEIGHT and m.name == spec.confidence_map:
+            assert (p[text] == 1).all(), m  # a confident teacher ignores no text
+        elif m.kind is MapKind.REGRESSION:
+            weight = targets[spec.confidence_map] > 0
+            assert torch.allclose(p[weight].float(), t[weight].float()), m
+        elif m.kind is MapKind.INSTANCE:
+            ids = [i for i in torch.unique(t).tolist() if i]
+            matched = {int(torch.mode(p[t == i]).values) for i in ids}
+            assert len(matched) == len(ids) and 0 not in matched, m  # one pseudo instance per instance
+            for i in ids:
+                j = int(torch.mode(p[t == i]).values)
+                assert _iou(p == j, t == i) > 0.85, m
+
+
+def test_glyphmix_keeps_every_kind_valid(model):
+    spec = model.target_spec
+    rng = np.random.default_rng(0)
+    n = 4
+
+    def batch(shift: int) -> dict[str, torch.Tensor]:
+        cases = []
+        for i in range(n):
+            polys = [p + rng.uniform(-10, 10, (1, 2)).astype(np.float32) for p in POLYGONS]
+            polys.append(np.array([[20, 110 + 15 * i], [120, 110 + 15 * i], [120, 140 + 15 * i], [20, 140 + 15 * i]],
+                                  np.float32) + shift)
+            cases.append(model.build_targets(polys, [False, False, i == 1], SIZE))
+        return _stack(cases)
+
+    real, synthetic = batch(0), batch(7)
+    region = model.target_region(synthetic).float()
+    glyph = (torch.rand(n, *SIZE) > 0.6).float() * region
+    for intra, inter in ((True, False), (False, True), (True, True)):
+        config = GlyphMixConfig(intra_domain=intra, inter_domain=inter, label_mask="ignore" if intra and inter else "region")
+        mix = glyphmix(torch.randn(n, 3, *SIZE), real, torch.randn(n, 3, *SIZE), synthetic, glyph, region, config,
+                       spec, torch.Generator().manual_seed(1))
+        for m in spec.maps:
+            v = mix.targets[m.name]
+            assert v.shape == real[m.name].shape and v.dtype == real[m.name].dtype, m
+            if m.kind in (MapKind.TEXT, MapKind.KERNEL):
+                assert set(torch.unique(v).tolist()) <= {0.0, 1.0}, m
+            elif m.kind is MapKind.WEIGHT:
+                assert v.min() >= 0 and v.max() <= 1, m
+            elif m.kind is MapKind.INSTANCE and intra and not inter:
+                inside = box_masks(mix.boxes, *v.shape[-2:], stride=m.stride).bool()
+                for i in range(n):  # ids pasted from the partner never reuse an id of the base image
+                    base_ids = set(torch.unique(v[i][~inside[i]]).tolist()) - {0}
+                    pasted = set(torch.unique(v[i][inside[i]]).tolist()) - {0}
+                    if pasted:
+                        assert min(pasted) > max(real[m.name][i].max().item(), 0) and not pasted & base_ids, m
+            elif m.kind is MapKind.INSTANCE and inter and not intra:
+                for i in range(n):  # the synthetic instances get ids of their own, all kept
+                    on = region[i].bool()
+                    pasted = set(torch.unique(v[i][on]).tolist()) - {0}
+                    assert len(pasted) == len(set(torch.unique(synthetic[m.name][i]).tolist()) - {0}), m
+                    assert min(pasted) > real[m.name][i].max().item(), m
+
+
+def test_one_stage1_and_one_stage2_step(model, tmp_path):
+    preset = model.config.preset
+    out = tmp_path / preset
+    assert pretrain_main(["--output_dir", str(out), "--model", preset, "--max_steps", "2", "--stage1_steps", "1",
+                          "--synthetic_dataset", "demo:synthetic:4", "--real_datasets", "demo:real-like:4:1",
+                          "--crop_size", "64", "--image_size", "96", "--batch_size", "2", "--num_workers", "0",
+                          "--report_to", "none", "--save_steps", "0", "--ema_momentum", "0.5"]) == 0
+    trained = AutoModel.from_pretrained(out / "final")
+    assert type(trained) is type(model) and trained.config.preset == preset
+    args = (out / "final" / "training_args.json").read_text()
+    assert '"steps_trained": 2' in args
