@@ -13,28 +13,18 @@ from __future__ import annotations
 import argparse
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from mmocr_reference import MMOCR  # noqa: E402
+from mmocr_reference import MMOCR, fastest  # noqa: E402
 from polygon_cases import probability_map, random_polygons  # noqa: E402
 
 from freereal_hf import DBNetForTextDetection  # noqa: E402
 from freereal_hf.convert.mmocr import mmocr_to_hf  # noqa: E402
 from freereal_hf.models.dbnet import dbnet_post_process, dbnet_targets  # noqa: E402
-
-
-def fastest(fn, repeat: int) -> tuple[object, float]:
-    best, result = float("inf"), None
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = fn()
-        best = min(best, time.perf_counter() - start)
-    return result, best
 
 
 def main() -> None:

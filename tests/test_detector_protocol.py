@@ -157,3 +157,18 @@ def test_one_stage1_and_one_stage2_step(model, tmp_path):
     assert type(trained) is type(model) and trained.config.preset == preset
     args = (out / "final" / "training_args.json").read_text()
     assert '"steps_trained": 2' in args
+
+
+def test_glyphmix_preview_draws_each_detectors_mixed_targets(model, tmp_path):
+    from freereal_hf.cli.glyphmix_preview import main as preview_main
+
+    out = tmp_path / "grid.png"
+    assert preview_main(["--model", model.config.preset, "--num-images", "2", "--crop-size", "96",
+                         "--output", str(out)]) == 0
+    grid = cv2.imread(str(out))
+    assert grid is not None and grid.shape[0] > 4 * 96
+    if model.target_spec[model.target_spec.text].kind is MapKind.INSTANCE:  # instances in distinct colours
+        last_row = grid[-200:].reshape(-1, 3)
+        hues = cv2.cvtColor(last_row[None], cv2.COLOR_BGR2HSV)[0]
+        vivid = hues[hues[:, 1] > 120, 0]
+        assert len(np.unique(vivid // 10)) >= 3

@@ -71,11 +71,11 @@ def test_ours_to_mmocr_checkpoint_same_logits(preset, mmocr, tmp_path):
     assert np.abs(_logits(model, x) - reference["logits"]).max() <= 1e-4
 
 
-@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("seed", range(2))
 def test_targets_equal_mmocr(seed, mmocr):
     rng = np.random.default_rng(300 + seed)
     h, w = (160, 224) if seed % 2 else (200, 200)
-    polygons, ignored = random_polygons(rng, h, w, 25)
+    polygons, ignored = random_polygons(rng, h, w, 40)
     reference, _ = mmocr.targets("psenet_r50", h, w, polygons, ignored)
     ours = psenet_targets(polygons, ignored, (h, w))
     np.testing.assert_array_equal(ours["text"], reference["kernels"][0, 0] > 0.5)

@@ -38,7 +38,7 @@ LABEL_MASKS = ("region", "stroke", "ignore")
 
 @dataclass
 class GlyphMixConfig:
-    """Every GlyphMix choice (defaults: ``shared/docs/method.md``).
+    """Every GlyphMix choice (defaults: ``docs/method.md``).
 
     Args:
         intra_domain: apply text-balanced real-real mixing ``A^T``.

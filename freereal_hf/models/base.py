@@ -142,6 +142,12 @@ class DetectorConfigMixin:
     presets: ClassVar[dict[str, dict]] = {}
     post_process_fields: ClassVar[tuple[str, ...]] = ()
 
+    def check_choices(self) -> None:
+        """The checks every detector config shares: ``backbone_style`` and ``text_repr_type`` take fixed values."""
+        for name, choices in (("backbone_style", ("pytorch", "caffe")), ("text_repr_type", ("quad", "poly"))):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
+
     def post_process_params(self) -> dict[str, Any]:
         """The keyword arguments of the detector's post-processing, read from this config."""
         return {name: getattr(self, name) for name in self.post_process_fields}

@@ -99,10 +99,7 @@ class DBNetConfig(DetectorConfigMixin, PreTrainedConfig):
 
     def validate_architecture(self):
         """Checks the fields that have a fixed set of values."""
-        if self.backbone_style not in ("pytorch", "caffe"):
-            raise ValueError(f"backbone_style must be 'pytorch' or 'caffe', got {self.backbone_style!r}")
-        if self.text_repr_type not in ("quad", "poly"):
-            raise ValueError(f"text_repr_type must be 'quad' or 'poly', got {self.text_repr_type!r}")
+        self.check_choices()
         if len(self.dcn_stages) != 4:
             raise ValueError(f"dcn_stages needs one flag per ResNet stage (4), got {self.dcn_stages}")
 

@@ -77,10 +77,7 @@ class PANetConfig(DetectorConfigMixin, PreTrainedConfig):
 
     def validate_architecture(self):
         """Checks the fields that have a fixed set of values."""
-        if self.backbone_style not in ("pytorch", "caffe"):
-            raise ValueError(f"backbone_style must be 'pytorch' or 'caffe', got {self.backbone_style!r}")
-        if self.text_repr_type not in ("quad", "poly"):
-            raise ValueError(f"text_repr_type must be 'quad' or 'poly', got {self.text_repr_type!r}")
+        self.check_choices()
         if not 0 < self.kernel_ratio < 1:
             raise ValueError(f"kernel_ratio must lie in (0, 1), got {self.kernel_ratio}")
 

@@ -75,10 +75,7 @@ class PSENetConfig(DetectorConfigMixin, PreTrainedConfig):
 
     def validate_architecture(self):
         """Checks the fields that have a fixed set of values."""
-        if self.backbone_style not in ("pytorch", "caffe"):
-            raise ValueError(f"backbone_style must be 'pytorch' or 'caffe', got {self.backbone_style!r}")
-        if self.text_repr_type not in ("quad", "poly"):
-            raise ValueError(f"text_repr_type must be 'quad' or 'poly', got {self.text_repr_type!r}")
+        self.check_choices()
         if len(self.kernel_ratios) < 2 or self.kernel_ratios[0] != 1.0:
             raise ValueError(f"kernel_ratios must start with 1.0 (the text map) and name >= 1 kernel, "
                              f"got {self.kernel_ratios}")

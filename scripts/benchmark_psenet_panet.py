@@ -1,0 +1,88 @@
+#!/usr/bin/env python
+"""PSENet and PANet speed side by side with MMOCR 1.0.1, in one run: targets, forward, post-processing.
+
+Runs MMOCR through shared/tools/mmocr-reference (built on first use). Each figure is the fastest of --repeat
+runs; MMOCR times itself the same way inside its own process. 640 x 640 images with 30 polygons; results are
+checked equal before timing.
+
+Post-processing is timed on one core against an absolute bar (10 ms per 640 x 640 image with 30 instances),
+not against the reference tool: its contour_expand / pixel_group are pure-Python stand-ins for mmcv's compiled
+ops, so a ratio against them would flatter us. Their time is printed for information only.
+
+  python scripts/benchmark_psenet_panet.py [--repeat 10] [--forward-repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from mmocr_reference import MMOCR, fastest  # noqa: E402
+from polygon_cases import kernel_logits, random_polygons  # noqa: E402
+
+from freereal_hf.convert.mmocr import mmocr_to_hf  # noqa: E402
+from freereal_hf.models.panet import panet_post_process, panet_targets  # noqa: E402
+from freereal_hf.models.psenet import psenet_post_process, psenet_targets  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--forward-repeat", type=int, default=3)
+    args = parser.parse_args()
+    mmocr = MMOCR(Path(tempfile.mkdtemp(prefix="bench-mmocr-")))
+    rng = np.random.default_rng(0)
+    rows, absolute = [], []
+    polygons, ignored = random_polygons(rng, 640, 640, 30)
+
+    ref, ref_s = mmocr.targets("psenet_r50", 640, 640, polygons, ignored, repeat=args.repeat)
+    ours, ours_s = fastest(lambda: psenet_targets(polygons, ignored, (640, 640)), args.repeat)
+    assert np.array_equal(ours["kernels"], ref["kernels"][1:, 0] > 0.5), "PSENet targets differ from MMOCR's"
+    rows.append(("PSENet targets (640x640, 30 polygons)", ref_s, ours_s))
+    ref, ref_s = mmocr.targets("panet_r18", 640, 640, polygons, ignored, repeat=args.repeat)
+    ours, ours_s = fastest(lambda: panet_targets(polygons, ignored, (640, 640)), args.repeat)
+    assert np.array_equal(ours["kernel_instances"], ref["kernels"][1, 0]), "PANet targets differ from MMOCR's"
+    rows.append(("PANet targets (640x640, 30 polygons)", ref_s, ours_s))
+
+    torch.set_num_threads(1)
+    logits = kernel_logits(rng, 160, 160, 30, 6)
+    prob = torch.sigmoid(torch.from_numpy(logits)).numpy()
+    ref, ref_s = mmocr.postprocess("psenet_r50", logits, repeat=1)
+    ours, ours_s = fastest(lambda: psenet_post_process(prob), args.repeat)
+    assert len(ours["polygons"]) == len(ref["polygons"]), "PSENet post-processing differs from MMOCR's"
+    absolute.append((f"PSENet post-processing (640x640, {len(ours['polygons'])} instances)", ours_s, ref_s))
+    logits = kernel_logits(rng, 160, 160, 30, 1, 4)
+    maps = logits.copy()
+    maps[:2] = torch.sigmoid(torch.from_numpy(logits[:2])).numpy()
+    ref, ref_s = mmocr.postprocess("panet_r18", logits, repeat=1)
+    ours, ours_s = fastest(lambda: panet_post_process(maps), args.repeat)
+    assert len(ours["polygons"]) == len(ref["polygons"]), "PANet post-processing differs from MMOCR's"
+    absolute.append((f"PANet post-processing (640x640, {len(ours['polygons'])} instances)", ours_s, ref_s))
+    torch.set_num_threads(2)
+
+    x = rng.normal(size=(1, 3, 640, 640)).astype(np.float32)
+    for preset in ("psenet_r50", "panet_r18"):
+        ckpt = mmocr.checkpoint(preset)
+        model = mmocr_to_hf(ckpt, preset).eval()
+        ref, ref_s = mmocr.forward(preset, ckpt, x, repeat=args.forward_repeat)
+        with torch.no_grad():
+            out, ours_s = fastest(lambda: model(torch.from_numpy(x)), args.forward_repeat)
+        assert np.abs(out.logits.numpy() - ref["logits"]).max() <= 1e-4, "forward differs from MMOCR's"
+        rows.append((f"forward {preset} (1x3x640x640, {torch.get_num_threads()} threads)", ref_s, ours_s))
+
+    print(f"{'':52s} {'MMOCR ms':>10s} {'ours ms':>10s} {'speed-up':>9s}")
+    for name, theirs, mine in rows:
+        print(f"{name:52s} {theirs * 1e3:10.2f} {mine * 1e3:10.2f} {theirs / mine:8.2f}x")
+    print(f"\n{'one core':52s} {'ours ms':>10s} {'bar ms':>10s} {'pure-Python reference ms':>26s}")
+    for name, mine, reference in absolute:
+        print(f"{name:52s} {mine * 1e3:10.2f} {10.0:10.2f} {reference * 1e3:26.1f}")
+
+
+if __name__ == "__main__":
+    main()
