@@ -18,7 +18,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from .polygons import offset_polygon, polygon_area_perimeter
+from .polygons import offset_polygon_by
 
 # neighbour orders of the two mmcv ops: (dy, dx)
 EXPAND_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))      # contour_expand
@@ -26,28 +26,28 @@ GROUP_ORDER = ((0, -1), (0, 1), (-1, 0), (1, 0))       # pixel_group
 
 
 def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: Sequence[float],
-                max_shrink_dist: float) -> np.ndarray:
+                max_shrink_dist: float, ids: bool = True) -> np.ndarray:
     """MMOCR's ``SegBasedModuleLoss._generate_kernels`` for every ratio: ``len(ratios) x H x W`` int32 maps where
     each polygon, shrunk by ``D = min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)`` (computed on the
-    integer polygon), is filled with its index + 1 (later polygons over earlier ones).
+    integer polygon), is filled with its index + 1 (later polygons over earlier ones); with ``ids=False``,
+    uint8 maps filled with 1 (what a binary target needs, four times less memory to write).
 
     As in MMOCR, ignored polygons are drawn too (their pixels get weight 0 through the effective mask), and a
     polygon whose shrunk version is empty or split is left out of that kernel. Polygons with fewer than three
     points or non-finite coordinates are left out of every kernel.
     """
     h, w = size
-    out = np.zeros((len(ratios), h, w), np.int32)
+    out = np.zeros((len(ratios), h, w), np.int32 if ids else np.uint8)
     for index, polygon in enumerate(polygons):
         poly = np.asarray(polygon, np.float64).reshape(-1, 2)
         if len(poly) < 3 or not np.isfinite(poly).all():
             continue
         poly = poly.astype(np.int32)
-        area, length = polygon_area_perimeter(poly)
-        for k, ratio in enumerate(ratios):
-            distance = min(int(area * (1 - ratio * ratio) / (length + 0.001) + 0.5), max_shrink_dist)
-            shrunk = offset_polygon(poly, -distance)
+        area, length = abs(cv2.contourArea(poly)), cv2.arcLength(poly, True)  # shapely's area and length
+        distances = [-min(int(area * (1 - r * r) / (length + 0.001) + 0.5), max_shrink_dist) for r in ratios]
+        for k, shrunk in enumerate(offset_polygon_by(poly, distances)):
             if len(shrunk):
-                cv2.fillPoly(out[k], [shrunk.astype(np.int32)], index + 1)
+                cv2.fillPoly(out[k], [shrunk.astype(np.int32)], index + 1 if ids else 1)
     return out
 
 

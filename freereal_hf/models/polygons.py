@@ -24,12 +24,23 @@ def offset_polygon(polygon: np.ndarray, distance: float) -> np.ndarray:
     Returns:
         ``M x 2`` float32 array, or an array of shape ``(0, 2)`` when the result is empty or split.
     """
+    return offset_polygon_by(polygon, [distance])[0]
+
+
+def offset_polygon_by(polygon: np.ndarray, distances: list[float]) -> list[np.ndarray]:
+    """:func:`offset_polygon` for several distances of one polygon (one pyclipper set-up, each distinct distance
+    computed once); returns one ``M x 2`` float32 array (possibly ``0 x 2``) per distance."""
     pco = pyclipper.PyclipperOffset()
     pco.AddPath(np.asarray(polygon).reshape(-1, 2), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    pieces = pco.Execute(distance)
-    if not pieces or (len(pieces) > 1 and len({len(p) for p in pieces}) > 1):
-        return np.zeros((0, 2), np.float32)
-    return np.asarray(pieces[0], np.float32).reshape(-1, 2)
+    done: dict[float, np.ndarray] = {}
+    for distance in distances:
+        if distance not in done:
+            pieces = pco.Execute(distance)
+            if not pieces or (len(pieces) > 1 and len({len(p) for p in pieces}) > 1):
+                done[distance] = np.zeros((0, 2), np.float32)
+            else:
+                done[distance] = np.asarray(pieces[0], np.float32).reshape(-1, 2)
+    return [done[d] for d in distances]
 
 
 def polygon_area_perimeter(polygon: np.ndarray) -> tuple[float, float]:

@@ -25,8 +25,8 @@ def psenet_targets(polygons: Sequence[np.ndarray], ignore: Sequence[bool] | None
     flags = list(ignore) if ignore is not None else [False] * len(polygons)
     if len(flags) != len(polygons):
         raise ValueError(f"{len(polygons)} polygons but {len(flags)} ignore flags")
-    kernels = kernel_maps(polygons, size, kernel_ratios, max_shrink_dist) > 0
-    return {"text": kernels[0].astype(np.float32), "kernels": kernels[1:].astype(np.float32),
+    kernels = kernel_maps(polygons, size, kernel_ratios, max_shrink_dist, ids=False).astype(np.float32)
+    return {"text": kernels[0], "kernels": kernels[1:],
             "mask": effective_mask(polygons, flags, size)}
 
 
