@@ -54,14 +54,17 @@ def model_card(model: Any, *, job: str, datasets: Sequence[str] = (), hyperparam
 
 
 def dataset_card(*, name: str, source_format: str, splits: dict[str, int], features_yaml: list,
-                 report: str) -> DatasetCard:
-    """A dataset card with the YAML that makes ``load_dataset(folder_or_repo)`` find the parquet shards."""
+                 report: str, split_bytes: dict[str, int] | None = None) -> DatasetCard:
+    """A dataset card with the YAML that makes ``load_dataset(folder_or_repo)`` find the parquet shards.
+    ``split_bytes``: each split's size in bytes (its parquet files); datasets' validation of the card wants it."""
+    split_bytes = split_bytes or {}
     data = DatasetCardData(
         pretty_name=name, task_categories=["object-detection"], tags=["text-detection", "ocr", "freereal"],
         configs=[{"config_name": "default",
                   "data_files": [{"split": s, "path": f"data/{s}-*"} for s in sorted(splits)]}],
         dataset_info={"features": features_yaml,
-                      "splits": [{"name": s, "num_examples": n} for s, n in sorted(splits.items())]})
+                      "splits": [{"name": s, "num_bytes": int(split_bytes.get(s, 0)), "num_examples": n}
+                                 for s, n in sorted(splits.items())]})
     return DatasetCard.from_template(data, template_path=template_path("dataset.md"), name=name,
                                      source_format=source_format, splits=splits, report=report)
 

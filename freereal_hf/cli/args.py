@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Any
+from typing import Any, Callable
 
 
 def parse_dataclass(cls: type, argv: list[str] | None, prog: str) -> Any:
@@ -11,14 +11,19 @@ def parse_dataclass(cls: type, argv: list[str] | None, prog: str) -> Any:
     (flags after it override the file's values)."""
     from transformers import HfArgumentParser
 
+    from ..training.common import UsageError
+
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = HfArgumentParser(cls, prog=prog, description=cls.__doc__)
     if argv and argv[0].endswith((".yaml", ".yml", ".json")):
         path, rest = argv[0], argv[1:]
-        if path.endswith(".json"):
-            (from_file,) = parser.parse_json_file(path, allow_extra_keys=False)
-        else:
-            (from_file,) = parser.parse_yaml_file(path, allow_extra_keys=False)
+        try:
+            if path.endswith(".json"):
+                (from_file,) = parser.parse_json_file(path, allow_extra_keys=False)
+            else:
+                (from_file,) = parser.parse_yaml_file(path, allow_extra_keys=False)
+        except (OSError, ValueError, TypeError) as err:  # missing file, unknown keys, not a mapping
+            raise UsageError(f"{path}: {err}") from err
         if not rest:
             return from_file
         defaults = {k: v for k, v in vars(from_file).items()}
@@ -26,3 +31,15 @@ def parse_dataclass(cls: type, argv: list[str] | None, prog: str) -> Any:
         argv = rest
     (args,) = parser.parse_args_into_dataclasses(args=argv)
     return args
+
+
+def report_errors(prog: str, run: Callable[[], int]) -> int:
+    """Runs a command's body; a :class:`~freereal_hf.training.common.UsageError` (a bad argument, path or input,
+    found before any work) becomes one line ``prog: error: ...`` on stderr and exit status 2."""
+    from ..training.common import UsageError
+
+    try:
+        return run()
+    except UsageError as err:
+        print(f"{prog}: error: {err}", file=sys.stderr)
+        return 2

@@ -81,7 +81,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="on the generated image, first fit the model to its known text for this many steps "
                              "(default 80 for a preset, 0 for a trained model or your own --image)")
     args = parser.parse_args(argv)
+    if args.long_side < 32 or (args.fit_steps is not None and args.fit_steps < 0):
+        parser.error(f"--long-side must be at least 32 and --fit-steps 0 or more, got {args.long_side}, {args.fit_steps}")
 
+    from .args import report_errors
+
+    return report_errors("freereal-demo", lambda: _run(args, parser))
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import PRESETS, TextDetectionImageProcessor
     from ..glyphmix.preview import overlay_targets
     from ..models.base import MapKind
@@ -89,11 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     from ..visualize import draw_polygons
 
     if args.image:
-        bgr = cv2.imread(args.image, cv2.IMREAD_COLOR)
-        if bgr is None:
-            print(f"freereal-demo: error: cannot read image {args.image}", file=sys.stderr)
+        from ..data.records import RecordError, decode_image
+
+        try:
+            image, boxes = decode_image(Path(args.image).read_bytes(), args.image)[0], []
+        except (OSError, RecordError) as err:
+            print(f"freereal-demo: error: cannot read image {args.image} ({err})", file=sys.stderr)
             return 1
-        image, boxes = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), []
     else:
         image, boxes = generated_image()
     torch.manual_seed(0)

@@ -26,7 +26,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--long-side", type=int, help="resize the long side to this (default: the model's test scale)")
     parser.add_argument("--batch-size", type=int, default=4)
     args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.long_side is not None and args.long_side < 32:
+        parser.error(f"--long-side must be at least 32, got {args.long_side}")
+    if Path(args.output_dir).exists() and not Path(args.output_dir).is_dir():
+        parser.error(f"--output-dir {args.output_dir} is a file; give a folder")
 
+    from .args import report_errors
+
+    return report_errors("freereal-detect", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
+    from ..data.records import RecordError, decode_image
     from ..image_processing import TextDetectionImageProcessor
     from ..training.common import load_model
     from ..training.evaluation import detect
@@ -37,21 +50,27 @@ def main(argv: list[str] | None = None) -> int:
                  else TextDetectionImageProcessor.for_config(model.config))
     images, names, failed = [], [], 0
     for path in args.images:
-        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
-        if bgr is None:
-            print(f"freereal-detect: cannot read {path}, skipped", file=sys.stderr)
+        try:  # the one decoder of the package (CMYK, 16-bit, gray+alpha... handled as in prepare)
+            images.append(decode_image(Path(path).read_bytes(), path)[0])
+        except (OSError, RecordError) as err:
+            print(f"freereal-detect: cannot read {path} ({err}), skipped", file=sys.stderr)
             failed += 1
             continue
-        images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
         names.append(path)
     out = Path(args.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     results = detect(model, images, processor, args.batch_size)
-    report = []
+    report, used = [], set()
     for name, image, result in zip(names, images, results):
         drawn = draw_polygons(image, result["polygons"], result["scores"])
-        cv2.imwrite(str(out / (Path(name).stem + ".png")), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
-        report.append({"file": name, "polygons": [p.tolist() for p in result["polygons"]],
+        picture = Path(name).stem + ".png"
+        n = 1
+        while picture in used:  # photo.jpg in two folders: photo.png, photo_2.png
+            n += 1
+            picture = f"{Path(name).stem}_{n}.png"
+        used.add(picture)
+        cv2.imwrite(str(out / picture), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        report.append({"file": name, "drawn": picture, "polygons": [p.tolist() for p in result["polygons"]],
                        "scores": [float(s) for s in result["scores"]]})
         print(f"{name}: {len(result['polygons'])} text regions")
     (out / "detections.json").write_text(json.dumps({"model": args.model, "images": report}, indent=1))

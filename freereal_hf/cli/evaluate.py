@@ -26,7 +26,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--report", default="outputs/evaluate/report.json", help="per-image report (JSON)")
     args = parser.parse_args(argv)
+    if args.batch_size < 1:
+        parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.long_side is not None and args.long_side < 32:
+        parser.error(f"--long-side must be at least 32, got {args.long_side}")
+    if Path(args.report).is_dir():
+        parser.error(f"--report {args.report} is a folder; give a .json file path")
 
+    from .args import report_errors
+
+    return report_errors("freereal-evaluate", lambda: _run(args))
+
+
+def _run(args: argparse.Namespace) -> int:
     from ..data.records import Report
     from ..image_processing import TextDetectionImageProcessor
     from ..training.common import load_model, load_text_dataset, parse_demo_spec
@@ -40,6 +52,10 @@ def main(argv: list[str] | None = None) -> int:
     problems = Report()
     result = evaluate_detector(model, dataset, processor, batch_size=args.batch_size, progress=True, report=problems)
     m = result.metrics
+    if m["hmean"] != m["hmean"]:  # NaN: nothing to score against
+        print(f"freereal-evaluate: error: {args.dataset} ({split}) has no labeled text to score against; "
+              f"no precision, recall or h-mean", file=sys.stderr)
+        return 2
     print(f"precision {m['precision']:.4f}  recall {m['recall']:.4f}  h-mean {m['hmean']:.4f}  "
           f"(score threshold {m['score_thr']:.1f}, {len(result.per_image)} images)")
     if problems.counts:
@@ -47,7 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     path = Path(args.report)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps({"model": args.model, "dataset": args.dataset, "split": split, "metrics": m,
-                                "per_image": sorted(result.per_image, key=lambda r: r["hmean"])}, indent=1))
+                                "per_image": sorted(result.per_image, key=lambda r: (r["hmean"] != r["hmean"], r["hmean"]))}, indent=1))
     print(f"per-image report: {path}")
     return 0
 

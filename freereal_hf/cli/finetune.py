@@ -15,6 +15,13 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from ..training.finetune import FinetuneArguments, finetune
+    from .args import parse_dataclass, report_errors
+
+    return report_errors("freereal-finetune", lambda: _run(argv))
+
+
+def _run(argv: list[str] | None) -> int:
+    from ..training.finetune import FinetuneArguments, finetune
     from .args import parse_dataclass
 
     args = parse_dataclass(FinetuneArguments, argv, "freereal-finetune")

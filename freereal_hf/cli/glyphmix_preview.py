@@ -35,7 +35,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="outputs/glyphmix_preview.png")
     args = parser.parse_args(argv)
+    if args.num_images < 1 or args.crop_size < 32 or args.crop_size % 32:
+        parser.error(f"--num-images must be at least 1 and --crop-size a positive multiple of 32, got "
+                     f"{args.num_images}, {args.crop_size}")
 
+    from .args import report_errors
+
+    return report_errors("freereal-glyphmix-preview", lambda: _run(args, parser))
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     import cv2
     import torch
     from torch.utils.data import default_collate

@@ -29,7 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-shard-mb", type=int, default=500, help="parquet shard size bound (500)")
     parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the folder as this dataset repo")
     parser.add_argument("--dry-run", action="store_true", help="with --push-to-hub: list the upload, send nothing")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace data/ and README.md of a non-empty --out that freereal-prepare did not write")
     args = parser.parse_args(argv)
+    if args.max_shard_mb <= 0:
+        parser.error(f"--max-shard-mb must be positive, got {args.max_shard_mb}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
 
     from ..data.prepare import prepare
@@ -37,7 +41,8 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         files, report = prepare(args.format, args.src, args.out, name=args.name or args.push_to_hub,
-                                split=args.split, max_shard_bytes=args.max_shard_mb * 1_000_000)
+                                split=args.split, max_shard_bytes=args.max_shard_mb * 1_000_000,
+                                overwrite=args.overwrite)
     except (FileNotFoundError, ValueError) as exc:
         print(f"freereal-prepare: {exc}", file=sys.stderr)
         return 2

@@ -18,6 +18,13 @@ import sys
 
 def main(argv: list[str] | None = None) -> int:
     from ..training.pretrain import PretrainArguments, pretrain
+    from .args import parse_dataclass, report_errors
+
+    return report_errors("freereal-pretrain", lambda: _run(argv))
+
+
+def _run(argv: list[str] | None) -> int:
+    from ..training.pretrain import PretrainArguments, pretrain
     from .args import parse_dataclass
 
     args = parse_dataclass(PretrainArguments, argv, "freereal-pretrain")

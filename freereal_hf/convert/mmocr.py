@@ -70,10 +70,10 @@ def mmocr_to_hf(checkpoint: str | os.PathLike, preset: str, output_dir: str | os
 
 def hf_to_mmocr(model: TextDetectionPreTrainedModel | str | os.PathLike, output_path: str | os.PathLike) -> Path:
     """Writes an MMOCR 1.x checkpoint of a model (an instance, a local folder or a Hub id)."""
-    from transformers import AutoModel
-
     if not isinstance(model, torch.nn.Module):
-        model = AutoModel.from_pretrained(model)
+        from ..training.common import load_model
+
+        model = load_model(str(model))  # strict: missing or unexpected weights are an error, never random ones
     spec = detector_spec(model.config)
     state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     meta = {

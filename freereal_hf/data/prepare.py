@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Iterator, Sequence
 
@@ -105,44 +106,88 @@ class _ShardWriter:
         return final
 
 
+PREPARED_MARK = "freereal-prepare"  # every card prepare writes says "converted ... with `freereal-prepare FMT`"
+
+
+def is_prepared_folder(folder: Path) -> bool:
+    """True for a folder that a previous ``prepare`` wrote (its dataset card says so)."""
+    card = folder / "README.md"
+    return card.is_file() and PREPARED_MARK in card.read_text(errors="replace")
+
+
+def check_output_folder(src: str | Path, out: str | Path, overwrite: bool = False) -> None:
+    """Refuses an ``out`` that is a file, that holds or lies inside ``src``, or that is a non-empty folder not
+    written by ``prepare`` (unless ``overwrite``). Raises ``ValueError`` naming the path."""
+    src_path, out_path = Path(src).resolve(), Path(out).resolve()
+    if out_path.exists() and not out_path.is_dir():
+        raise ValueError(f"--out {out} is a file; give a folder")
+    if out_path == src_path or out_path in src_path.parents:
+        raise ValueError(f"--out {out} contains the release {src}: writing there could destroy it; choose "
+                         f"another folder")
+    if src_path in out_path.parents:
+        raise ValueError(f"--out {out} lies inside the release {src}; choose a folder outside it")
+    if out_path.is_dir() and any(out_path.iterdir()) and not overwrite and not is_prepared_folder(out_path):
+        raise ValueError(f"--out {out} is not empty and was not written by freereal-prepare; pass --overwrite to "
+                         f"replace its data/ and README.md")
+
+
 def prepare(format_name: str, src: str | Path, out: str | Path, *, name: str | None = None,
             split: str | None = None, max_shard_bytes: int = 500_000_000, progress: bool = True,
-            entries: Sequence[Entry] | None = None) -> tuple[dict[str, list[Path]], Report]:
-    """Converts the release under ``src`` into a Hub-like dataset folder ``out`` (replacing its ``data/``).
+            entries: Sequence[Entry] | None = None, overwrite: bool = False) -> tuple[dict[str, list[Path]], Report]:
+    """Converts the release under ``src`` into a Hub-like dataset folder ``out``.
 
+    Everything is written into a staging folder beside ``out`` and swapped in (``data/`` and ``README.md``) only
+    when complete: a run that fails halfway leaves a previous output as it was. ``out`` may not hold or lie
+    inside ``src``, and a non-empty ``out`` that ``prepare`` did not write is refused unless ``overwrite``.
     ``split`` forces every image into one split (default: from folder names, see ``formats``).
     Returns the parquet files per split and the report of what was read, repaired and skipped.
     """
     out = Path(out)
+    check_output_folder(src, out, overwrite)
     entries = list(entries) if entries is not None else get_format(format_name).entries(src)
     if not entries:
         raise ValueError(f"no images found under {src}")
-    data_dir = out / "data"
-    if data_dir.exists():
-        shutil.rmtree(data_dir)
-    data_dir.mkdir(parents=True)
-    report = Report()
-    by_split: dict[str, list[Entry]] = {}
-    for e in entries:
-        by_split.setdefault(split or e.split, []).append(e)
-    files, counts = {}, {}
-    for split_name, split_entries in sorted(by_split.items()):
-        writer = _ShardWriter(data_dir, split_name, max_shard_bytes)
-        for record in iter_records(format_name, split_entries, report, progress=progress):
-            writer.add(record)
-        files[split_name] = writer.close()
-        counts[split_name] = writer.count
-    files = {k: v for k, v in files.items() if v}
-    card = _card(name or Path(out).name, format_name, {k: counts[k] for k in files}, report)
-    card.save(out / "README.md")
-    return files, report
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    try:
+        (staging / "data").mkdir()
+        report = Report()
+        by_split: dict[str, list[Entry]] = {}
+        for e in entries:
+            by_split.setdefault(split or e.split, []).append(e)
+        counts, names = {}, {}
+        for split_name, split_entries in sorted(by_split.items()):
+            writer = _ShardWriter(staging / "data", split_name, max_shard_bytes)
+            for record in iter_records(format_name, split_entries, report, progress=progress):
+                writer.add(record)
+            names[split_name] = [p.name for p in writer.close()]
+            counts[split_name] = writer.count
+        names = {k: v for k, v in names.items() if v}
+        sizes = {k: sum((staging / "data" / n).stat().st_size for n in v) for k, v in names.items()}
+        _card(name or out.name, format_name, {k: counts[k] for k in names}, report, sizes).save(staging / "README.md")
+        _swap_in(staging, out, ("data", "README.md"))
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return {k: [out / "data" / n for n in v] for k, v in names.items()}, report
 
 
-def _card(name: str, format_name: str, splits: dict[str, int], report: Report):
+def _swap_in(staging: Path, out: Path, names: Sequence[str]) -> None:
+    """Moves ``names`` from ``staging`` into ``out``; the old ones are moved aside first and removed last."""
+    out.mkdir(parents=True, exist_ok=True)
+    old = staging / ".old"
+    old.mkdir()
+    for n in names:
+        if (out / n).exists():
+            (out / n).rename(old / n)
+    for n in names:
+        (staging / n).rename(out / n)
+
+
+def _card(name: str, format_name: str, splits: dict[str, int], report: Report, split_bytes: dict[str, int]):
     from ..hub import dataset_card
 
-    return dataset_card(name=name, source_format=format_name, splits=splits,
+    return dataset_card(name=name, source_format=format_name, splits=splits, split_bytes=split_bytes,
                         features_yaml=FEATURES._to_yaml_list(), report=report.summary())
 
 
-__all__ = ["prepare", "streaming_dataset", "iter_records"]
+__all__ = ["prepare", "check_output_folder", "is_prepared_folder", "streaming_dataset", "iter_records"]

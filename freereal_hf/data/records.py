@@ -79,6 +79,10 @@ def decode_image(data: bytes, key: str) -> tuple[np.ndarray, bool]:
             mode = im.mode
             if mode == "P":
                 im = im.convert("RGBA" if "transparency" in im.info else "RGB")
+            elif mode in ("LA", "La", "PA"):  # gray (or palette) with alpha: like RGBA, the alpha is dropped
+                im = im.convert("RGBA")
+            elif mode not in ("RGB", "RGBA", "L", "I", "F") and not mode.startswith("I;16"):
+                im = im.convert("RGB")  # CMYK, YCbCr, LAB, HSV, 1-bit...: PIL's own conversion, right colours
             array = np.asarray(im)
     except Exception as exc:  # PIL raises OSError, SyntaxError, ValueError... for broken files
         raise RecordError(f"{key}: image does not decode ({type(exc).__name__}: {exc})") from exc
@@ -159,6 +163,10 @@ def clean_record(key: str, image_bytes: bytes, polygons: Sequence[Any] = (), ign
     texts = [""] * n if texts is None else ["" if t is None else str(t) for t in texts]
     if len(ignore) != n or len(texts) != n:
         raise RecordError(f"{key}: {n} polygons but {len(ignore)} ignore flags and {len(texts)} texts")
+    undecodable = sum("\ufffd" in t for t in texts)
+    if undecodable:  # annotation bytes that were not UTF-8 were replaced while reading
+        report.add("texts with bytes that are not UTF-8 (replaced by U+FFFD)", key,
+                   f"{undecodable} text(s) held bytes that are not UTF-8; they were replaced by U+FFFD")
     keep_polys, keep_ignore, keep_texts, new_index = [], [], [], {}
     for i, (points, flag, text) in enumerate(zip(polygons, ignore, texts)):
         poly, problem = clean_polygon(points, w, h)

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import re
+import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,18 +20,101 @@ logger = logging.getLogger("freereal_hf.training")
 DEMO_PREFIX = "demo"
 
 
+class UsageError(ValueError):
+    """A bad argument, path or input, found before any work starts; the message names it and what is accepted.
+    The command-line tools print it as one line (``prog: error: ...``) and exit with status 2."""
+
+
 def load_model(name: str, seed: int | None = None) -> torch.nn.Module:
     """A detector by name: a preset (``dbnet_r18``...) builds fresh weights, anything else is a local folder or
-    a Hub id for ``AutoModel.from_pretrained``."""
+    a Hub id for ``AutoModel.from_pretrained``.
+
+    Loading is strict: a folder that is missing, a file, holds no weights or a garbage config, a model that is
+    not a freereal_hf detector, and weights with missing, unexpected or mis-shaped keys (or a truncated file)
+    raise :class:`UsageError` naming what is wrong; nothing is silently initialised at random.
+    """
     from transformers import AutoModel
 
     from .. import PRESETS, config_from_preset
+    from ..models import detector_spec
 
     if name in PRESETS:
         if seed is not None:
             torch.manual_seed(seed)
         return AutoModel.from_config(config_from_preset(name))
-    return AutoModel.from_pretrained(name)
+    path = Path(name).expanduser()
+    if path.is_file():
+        raise UsageError(f"model {name!r} is a file; give the folder save_pretrained wrote (config.json and "
+                         f"model.safetensors), a Hub id or a preset ({', '.join(sorted(PRESETS))})")
+    local = path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
+    if local and not path.is_dir():
+        raise UsageError(f"model {name!r}: no such folder, and not a preset ({', '.join(sorted(PRESETS))})")
+    if local and not (path / "config.json").is_file():
+        raise UsageError(f"model {name!r}: the folder has no config.json (not a save_pretrained folder)")
+    try:
+        model, info = AutoModel.from_pretrained(name, output_loading_info=True)
+    except Exception as err:  # transformers, safetensors and the Hub client raise many kinds
+        raise UsageError(f"cannot load model {name!r}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+                         ) from err
+    try:
+        detector_spec(model.config)
+    except ValueError as err:
+        raise UsageError(f"model {name!r}: {err}") from err
+    problems = [f"{label}: {', '.join(keys[:10])}{' ...' if len(keys) > 10 else ''}"
+                for label, keys in (("missing weights", sorted(map(str, info.get("missing_keys") or []))),
+                                    ("unexpected weights", sorted(map(str, info.get("unexpected_keys") or []))),
+                                    ("mis-shaped weights", sorted(map(str, info.get("mismatched_keys") or []))))
+                if keys]
+    if problems:
+        raise UsageError(f"model {name!r} does not fit its config: " + "; ".join(problems))
+    return model
+
+
+def check_arguments(args: Any) -> None:
+    """The checks both training loops share, before any work: counts are positive, the crop a multiple of 32,
+    the output folder usable. Raises :class:`UsageError` naming the argument."""
+    for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_total_limit", "logging_steps"):
+        if getattr(args, name) < 1:
+            raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    for name in ("num_workers", "warmup_steps", "save_steps"):
+        if getattr(args, name) < 0:
+            raise UsageError(f"--{name} must be 0 or more, got {getattr(args, name)}")
+    if args.learning_rate <= 0:
+        raise UsageError(f"--learning_rate must be positive, got {args.learning_rate}")
+    if args.crop_size is not None and (args.crop_size < 32 or args.crop_size % 32):
+        raise UsageError(f"--crop_size must be a positive multiple of 32 (the detectors' input), got {args.crop_size}")
+    if not 0 < args.scale_min <= args.scale_max:
+        raise UsageError(f"need 0 < --scale_min <= --scale_max, got {args.scale_min}, {args.scale_max}")
+    if args.mixed_precision not in ("no", "fp16", "bf16"):
+        raise UsageError(f"--mixed_precision must be no, fp16 or bf16, got {args.mixed_precision!r}")
+    if args.optimizer not in ("sgd", "adamw"):
+        raise UsageError(f"--optimizer must be sgd or adamw, got {args.optimizer!r}")
+    prepare_output_dir(args.output_dir, args.resume, args.overwrite_output_dir)
+
+
+def prepare_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> None:
+    """Checks ``output_dir`` before the first step, like the Trainer's ``overwrite_output_dir``: it must be a
+    writable folder; one that already holds a run (``checkpoints/`` or ``final/``) is refused unless ``resume``
+    (continue it) or ``overwrite`` (its old checkpoints are removed, ``final/`` is replaced at the end)."""
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--output_dir {out} is a file; give a folder")
+    if resume and overwrite:
+        raise UsageError("--resume and --overwrite_output_dir contradict each other; give one")
+    used = [n for n in ("checkpoints", "final") if (out / n).exists()]
+    if used and not (resume or overwrite):
+        raise UsageError(f"--output_dir {out} already holds a run ({', '.join(n + '/' for n in used)}); pass "
+                         f"--resume true to continue it or --overwrite_output_dir true to replace it")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as err:
+        raise UsageError(f"--output_dir {out} is not writable: {err}") from err
+    if overwrite and (out / "checkpoints").exists() and int(os.environ.get("RANK", "0")) == 0:
+        logger.warning("--overwrite_output_dir: removing the previous run's checkpoints in %s", out / "checkpoints")
+        shutil.rmtree(out / "checkpoints")
 
 
 def parse_demo_spec(spec: str) -> dict[str, Any] | None:
@@ -52,7 +137,11 @@ def parse_demo_spec(spec: str) -> dict[str, Any] | None:
 
 def load_text_dataset(spec: str, split: str = "train", streaming: bool = False, image_size: int = 256):
     """A dataset in the schema by name: ``demo[:DOMAIN][:N][:SEED]`` (generated), a local folder (a
-    ``freereal-prepare`` output or any Hub-like dataset folder) or a Hub id, through ``load_dataset``."""
+    ``freereal-prepare`` output or any Hub-like dataset folder) or a Hub id, through ``load_dataset``.
+
+    A missing path, a file, an unknown split or a Hub id that cannot be reached raise :class:`UsageError`
+    naming the dataset and the split.
+    """
     demo = parse_demo_spec(spec)
     if demo is not None:
         from ..data.demo import demo_dataset
@@ -61,7 +150,17 @@ def load_text_dataset(spec: str, split: str = "train", streaming: bool = False, 
         return ds.to_iterable_dataset(num_shards=min(len(ds), 64)) if streaming else ds
     from datasets import load_dataset
 
-    return load_dataset(spec, split=split, streaming=streaming)
+    path = Path(spec).expanduser()
+    if path.is_file():
+        raise UsageError(f"dataset {spec!r} is a file; give a freereal-prepare folder, a Hub-like dataset folder, "
+                         f"a Hub id or demo[:synthetic|real-like][:N][:SEED]")
+    if (path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1) and not path.is_dir():
+        raise UsageError(f"dataset {spec!r}: no such folder")
+    try:
+        return load_dataset(spec, split=split, streaming=streaming)
+    except Exception as err:  # datasets raises ValueError for a missing split, FileNotFoundError, Hub errors...
+        raise UsageError(f"cannot load dataset {spec!r} (split {split!r}): {type(err).__name__}: "
+                         f"{str(err).splitlines()[0] if str(err) else ''}") from err
 
 
 def build_optimizer(model: torch.nn.Module, name: str, lr: float, weight_decay: float, momentum: float = 0.9
@@ -166,16 +265,22 @@ def tensorboard_writer(accelerator: Any) -> Any:
 COMPLETE = "checkpoint_complete"  # written after save_state returned on every process
 
 
-def latest_checkpoint(output_dir: str | Path) -> Path | None:
-    """The newest ``checkpoints/checkpoint_N`` folder that was written completely (a run killed while saving
-    leaves one without the marker), or None."""
+def complete_checkpoints(output_dir: str | Path) -> list[Path]:
+    """The ``checkpoints/checkpoint_N`` folders that were written completely (a run killed while saving leaves one
+    without the marker), newest first."""
     root = Path(output_dir) / "checkpoints"
     found = []
     for d in root.glob("checkpoint_*") if root.is_dir() else []:
         m = re.fullmatch(r"checkpoint_(\d+)", d.name)
         if m and (d / COMPLETE).exists():
             found.append((int(m.group(1)), d))
-    return max(found)[1] if found else None
+    return [d for _, d in sorted(found, reverse=True)]
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The newest complete checkpoint folder, or None."""
+    found = complete_checkpoints(output_dir)
+    return found[0] if found else None
 
 
 def save_checkpoint(accelerator: Any) -> Path:
@@ -187,25 +292,55 @@ def save_checkpoint(accelerator: Any) -> Path:
     return path
 
 
+def unreadable_file(folder: Path) -> tuple[Path, str] | None:
+    """The first file of a checkpoint folder that does not read whole (``.safetensors`` tensors, torch/pickle
+    files), with the error; None when every file reads."""
+    from safetensors import safe_open
+
+    for path in sorted(folder.rglob("*")):
+        try:
+            if path.suffix == ".safetensors":
+                with safe_open(str(path), "pt") as f:
+                    for key in f.keys():
+                        f.get_tensor(key)
+            elif path.suffix in (".bin", ".pt", ".pth", ".pkl"):
+                torch.load(path, map_location="cpu", weights_only=False)  # our own files: RNG states are pickles
+        except Exception as err:
+            return path, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+    return None
+
+
 def resume_latest(accelerator: Any, output_dir: str | Path, state: TrainState) -> Path | None:
-    """Loads the newest complete checkpoint of ``output_dir`` (model, optimiser, registered objects, RNG
-    states); removes unfinished checkpoint folders after it, so that the next save can take their name."""
-    ckpt = latest_checkpoint(output_dir)
-    if ckpt is None:
+    """Loads the newest complete checkpoint of ``output_dir`` that loads (model, optimiser, registered objects,
+    RNG states). A checkpoint whose files do not load (truncated weights or optimiser state) is reported with the
+    file's error and the next older one is tried. Checkpoint folders after the one loaded (unfinished or broken)
+    are renamed ``checkpoint_N.broken`` so the next save can take their name; nothing is deleted."""
+    candidates = complete_checkpoints(output_dir)
+    if not candidates:
         logger.warning("--resume: no complete checkpoint in %s, starting from scratch", Path(output_dir) / "checkpoints")
         return None
+    for ckpt in candidates:
+        bad = unreadable_file(ckpt)
+        if bad is None:
+            try:
+                accelerator.load_state(str(ckpt))
+            except Exception as err:  # safetensors, torch.load and pickle raise many kinds
+                bad = (ckpt, f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}")
+        if bad is None:
+            break
+        logger.warning("--resume: %s does not load (%s); trying an older checkpoint", *bad)
+    else:
+        raise UsageError(f"--resume: none of the checkpoints in {Path(output_dir) / 'checkpoints'} loads "
+                         f"({', '.join(c.name for c in candidates)}); see the warnings above")
     number = int(ckpt.name.split("_")[-1])
     accelerator.wait_for_everyone()
     if accelerator.is_main_process:
-        import shutil
-
         for d in ckpt.parent.glob("checkpoint_*"):
             m = re.fullmatch(r"checkpoint_(\d+)", d.name)
             if m and int(m.group(1)) > number:
-                logger.warning("removing the unfinished checkpoint %s", d)
-                shutil.rmtree(d)
+                logger.warning("--resume: setting aside %s (unfinished or not loadable) as %s.broken", d, d.name)
+                d.rename(d.with_name(d.name + ".broken"))
     accelerator.wait_for_everyone()
-    accelerator.load_state(str(ckpt))
     accelerator.project_configuration.iteration = number + 1
     accelerator.print(f"resumed from {ckpt} at step {state.global_step}")
     return ckpt
@@ -220,13 +355,23 @@ def save_final(model: torch.nn.Module, output_dir: str | Path, *, job: str, data
     from ..hub import model_card, push_folder
     from ..image_processing import TextDetectionImageProcessor
 
+    import tempfile
+
     final = Path(output_dir) / "final"
-    model.save_pretrained(final)
-    TextDetectionImageProcessor.for_config(model.config).save_pretrained(final)
-    card = model_card(model, job=job, datasets=datasets, hyperparameters=hyperparameters, hmean=hmean,
-                      eval_dataset=eval_dataset, base_model=base_model, repo_id=push_to_hub)
-    card.save(final / "README.md")
-    (final / "training_args.json").write_text(json.dumps(hyperparameters, indent=1, default=str))
+    staging = Path(tempfile.mkdtemp(prefix=".final.partial-", dir=output_dir))  # swapped in when complete
+    try:
+        model.save_pretrained(staging)
+        TextDetectionImageProcessor.for_config(model.config).save_pretrained(staging)
+        card = model_card(model, job=job, datasets=datasets, hyperparameters=hyperparameters, hmean=hmean,
+                          eval_dataset=eval_dataset, base_model=base_model, repo_id=push_to_hub)
+        card.save(staging / "README.md")
+        (staging / "training_args.json").write_text(json.dumps(hyperparameters, indent=1, default=str))
+        if final.exists():
+            final.rename(staging.with_name(staging.name + ".old"))
+        staging.rename(final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        shutil.rmtree(staging.with_name(staging.name + ".old"), ignore_errors=True)
     if export_mmocr:
         from ..convert.mmocr import hf_to_mmocr
 
@@ -236,6 +381,6 @@ def save_final(model: torch.nn.Module, output_dir: str | Path, *, job: str, data
     return final
 
 
-__all__ = ["load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
+__all__ = ["UsageError", "check_arguments", "prepare_output_dir", "load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
            "TrainState", "backward_and_step", "tensorboard_writer", "make_accelerator", "make_loader", "latest_checkpoint", "save_checkpoint",
            "resume_latest", "save_final"]

@@ -80,9 +80,11 @@ def evaluate_detector(model: torch.nn.Module, dataset: Any, processor: Any, *, b
     per_image = []
     for key, pred, ref in zip(keys, preds, refs):
         t = metrics["score_thr"]  # the set's best threshold, not each image's own
-        m = hmean_iou([pred], [ref], score_thrs=(t, t + 1e-9, 1.0))
-        per_image.append({"key": key, "num_gt": len(ref["polygons"]) - int(sum(ref["ignore"])),
-                          "num_pred": len(pred["polygons"]), **{k: m[k] for k in ("precision", "recall", "hmean")}})
+        num_gt = len(ref["polygons"]) - int(sum(ref["ignore"]))
+        m = hmean_iou([pred], [ref], score_thrs=(t, t + 1e-9, 1.0)) if num_gt else dict.fromkeys(
+            ("precision", "recall", "hmean"), float("nan"))  # an image without labels has no score of its own
+        per_image.append({"key": key, "num_gt": num_gt, "num_pred": len(pred["polygons"]),
+                          **{k: m[k] for k in ("precision", "recall", "hmean")}})
     return Evaluation(metrics, per_image, samples)
 
 

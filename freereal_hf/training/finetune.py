@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .common import (TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
+from .common import (check_arguments, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
                      make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
                      warmup_poly_schedule)
 
@@ -66,6 +66,8 @@ class FinetuneArguments:
     image_size: int = field(default=256, metadata={"help": "side of generated demo images"})
     seed: int = 0
     resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
+    overwrite_output_dir: bool = field(default=False, metadata={
+        "help": "replace a previous run in output_dir (its checkpoints are removed; final/ replaced at the end)"})
     push_to_hub: str | None = field(default=None, metadata={"help": "ORG/NAME to upload final/ to"})
     dry_run: bool = field(default=False, metadata={"help": "with push_to_hub: list the upload, send nothing"})
     export_mmocr: bool = field(default=False, metadata={"help": "also write OUTPUT_DIR/mmocr.pth"})
@@ -86,6 +88,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     from .evaluation import evaluate_detector
 
     out = Path(args.output_dir)
+    check_arguments(args)  # before any work: bad arguments and a used or unusable output folder
     accelerator = make_accelerator(out, mixed_precision=args.mixed_precision,
                                    gradient_accumulation_steps=args.gradient_accumulation_steps,
                                    report_to=args.report_to, save_total_limit=args.save_total_limit)

@@ -35,7 +35,7 @@ from tqdm.auto import tqdm
 
 from ..glyphmix.mixing import GlyphMixConfig, MixResult, glyphmix
 from ..models.base import MapKind
-from .common import (TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
+from .common import (check_arguments, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
                      make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
                      warmup_poly_schedule)
 
@@ -105,6 +105,8 @@ class PretrainArguments:
     image_size: int = field(default=256, metadata={"help": "side of generated demo images"})
     seed: int = 0
     resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
+    overwrite_output_dir: bool = field(default=False, metadata={
+        "help": "replace a previous run in output_dir (its checkpoints are removed; final/ replaced at the end)"})
     save_student: bool = field(default=False, metadata={"help": "save the student instead of the teacher"})
     push_to_hub: str | None = field(default=None, metadata={"help": "ORG/NAME to upload final/ to"})
     dry_run: bool = field(default=False, metadata={"help": "with push_to_hub: list the upload, send nothing"})
@@ -124,6 +126,24 @@ class PretrainArguments:
         return GlyphMixConfig(intra_domain=self.intra_domain, inter_domain=self.inter_domain,
                               num_candidates=self.num_candidates, min_area=self.min_area, max_area=self.max_area,
                               box_selection=self.box_selection, label_mask=self.label_mask, char_mode=self.char_mode)
+
+
+def require_labels(dataset: Any, column: str, name: str, probe: int = 64) -> None:
+    """Refuses synthetic data that cannot teach: ``column`` (``char_polygons`` with ``char_mode``, else
+    ``polygons``) missing, or empty in each of its first ``probe`` records. Raises ``UsageError`` naming the
+    dataset; GlyphMix would otherwise label every synthetic text as background."""
+    from itertools import islice
+
+    from .common import UsageError
+
+    names = dataset.column_names or []
+    what = "character boxes (char_polygons; needed with --char_mode true)" if column == "char_polygons" else \
+        "word polygons (polygons; needed with --char_mode false)"
+    if column not in names:
+        raise UsageError(f"synthetic dataset {name!r} has no {what}; its columns are {names}")
+    rows = islice(dataset.select_columns([column]), probe)
+    if not any(len(r[column] or []) for r in rows):
+        raise UsageError(f"synthetic dataset {name!r} has no {what} in its first {probe} records")
 
 
 def uses_demo_data(args: PretrainArguments) -> bool:
@@ -272,6 +292,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     from ..glyphmix.views import RealViews, StrongAugment, SyntheticSample
 
     out = Path(args.output_dir)
+    check_arguments(args)  # before any work: bad arguments and a used or unusable output folder
     accelerator = make_accelerator(out, mixed_precision=args.mixed_precision,
                                    gradient_accumulation_steps=args.gradient_accumulation_steps,
                                    report_to=args.report_to, save_total_limit=args.save_total_limit)
@@ -283,9 +304,10 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                             rotate_degrees=args.rotate_degrees, flip_prob=args.flip_prob)
 
     with accelerator.main_process_first():  # the glyph-mask map runs once; the other processes read its cache
-        synthetic_raw = add_glyph_masks(load_text_dataset(args.synthetic_dataset, args.synthetic_split,
-                                                          streaming=args.streaming, image_size=args.image_size),
-                                        num_proc=args.preprocessing_num_workers)
+        synthetic_raw = load_text_dataset(args.synthetic_dataset, args.synthetic_split, streaming=args.streaming,
+                                          image_size=args.image_size)
+        require_labels(synthetic_raw, "char_polygons" if mix_config.char_mode else "polygons", args.synthetic_dataset)
+        synthetic_raw = add_glyph_masks(synthetic_raw, num_proc=args.preprocessing_num_workers)
         real_raw = real_dataset(args)
     synthetic_tf = SyntheticSample(student.build_targets, student.target_region, augment,
                                    char_mode=mix_config.char_mode, seed=args.seed)

@@ -12,11 +12,14 @@ Rules:
 - for each score threshold in ``arange(0.3, 0.9, 0.1)`` a label and a prediction match when their IoU is
   strictly above ``match_iou_thr`` (0.5): ``"vanilla"`` matches greedily in (label, prediction) index
   order, ``"max_matching"`` takes a maximum bipartite matching;
-- hits, labels and predictions are summed over the dataset; the threshold with the best h-mean is reported.
+- hits, labels and predictions are summed over the dataset; the threshold with the best h-mean is reported;
+- where the references hold no label to score against, precision, recall and h-mean are NaN (with a
+  warning), never a perfect score; a NaN prediction score counts as no score (the prediction is dropped).
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Sequence
 
 import datasets
@@ -89,7 +92,7 @@ def image_iou_table(pred_polygons: Sequence, pred_scores: Sequence[float], gt_po
     if len(scores) != len(preds) or len(ignore) != len(gts):
         raise ValueError(f"{len(preds)} predicted polygons with {len(scores)} scores, "
                          f"{len(gts)} label polygons with {len(ignore)} ignore flags")
-    dropped = scores < min_score
+    dropped = ~(scores >= min_score)  # a NaN score is no score: dropped, never above every threshold
     for i in np.flatnonzero(~dropped):
         for j in np.flatnonzero(ignore):
             if _intersection(gts[j], preds[i]) / (preds[i].area + 1e-5) > ignore_precision_thr:
@@ -128,7 +131,7 @@ def hmean_iou(predictions: Sequence[dict], references: Sequence[dict], strategy:
                                         ignore_precision_thr)
         gt_num += table.shape[0]
         for t, thr in enumerate(thresholds):
-            keep = ~(scores < thr)
+            keep = scores >= thr
             matched = table[:, keep] > match_iou_thr
             if strategy == "max_matching":
                 hit_num[t] += int(np.sum(maximum_bipartite_matching(csr_matrix(matched), perm_type="row") != -1))
@@ -140,6 +143,11 @@ def hmean_iou(predictions: Sequence[dict], references: Sequence[dict], strategy:
                         used_pred.add(p)
                 hit_num[t] += len(used_gt)
             pred_num[t] += int(keep.sum())
+    if gt_num == 0:  # nothing to score against: no score at all, never a perfect one
+        warnings.warn("h-mean: the references hold no (non-ignored) text polygon; precision, recall and h-mean are "
+                      "NaN", stacklevel=2)
+        nan = float("nan")
+        return {"precision": nan, "recall": nan, "hmean": nan, "score_thr": float(thresholds[0])}
     best = {"precision": 0.0, "recall": 0.0, "hmean": -1.0, "score_thr": float(thresholds[0])}
     for t, thr in enumerate(thresholds):
         precision, recall, hmean = _hmean(int(hit_num[t]), int(gt_num), int(pred_num[t]))

@@ -1,0 +1,310 @@
+"""Bad input as a hostile user gives it: a clear one-line error before any work, or a counted skip; nothing
+deleted that the command did not write; no wrong result with exit code 0."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from freereal_hf import DBNetForTextDetection, config_from_preset
+from freereal_hf.cli.detect import main as detect_main
+from freereal_hf.cli.evaluate import main as evaluate_main
+from freereal_hf.cli.finetune import main as finetune_main
+from freereal_hf.cli.prepare import main as prepare_main
+from freereal_hf.cli.pretrain import main as pretrain_main
+from freereal_hf.convert.cli import main as convert_main
+from freereal_hf.metrics import hmean_iou
+from freereal_hf.training.common import UsageError, load_model
+
+TINY = ["--synthetic_dataset", "demo:synthetic:4", "--real_datasets", "demo:real-like:4:1", "--crop_size", "64",
+        "--image_size", "64", "--batch_size", "2", "--num_workers", "0", "--report_to", "none"]
+
+
+def write_release(src: Path, num_images: int) -> None:
+    """A tiny ICDAR2015-layout release: train/img_i.jpg and gt/gt_img_i.txt."""
+    import cv2
+
+    (src / "train").mkdir(parents=True)
+    (src / "gt").mkdir(parents=True)
+    for i in range(num_images):
+        cv2.imwrite(str(src / "train" / f"img_{i}.jpg"), np.full((60, 80, 3), 100 + i, np.uint8))
+        (src / "gt" / f"gt_img_{i}.txt").write_text("10,10,40,10,40,30,10,30,word\n")
+
+
+def _error(capsys) -> str:
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err, "no message"
+    return err[-1]
+
+
+@pytest.fixture(scope="module")
+def saved_dbnet(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "dbnet"
+    torch.manual_seed(0)
+    DBNetForTextDetection(config_from_preset("dbnet_r18")).save_pretrained(out)
+    return out
+
+
+# -- output folders -----------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("main", [pretrain_main, finetune_main])
+def test_a_used_output_folder_is_refused_and_kept(main, tmp_path, capsys):
+    (tmp_path / "checkpoints" / "checkpoint_2").mkdir(parents=True)
+    (tmp_path / "final").mkdir()
+    (tmp_path / "final" / "model.safetensors").write_bytes(b"trained weights")
+    assert main(["--output_dir", str(tmp_path), "--max_steps", "2", *TINY[:0]]) == 2
+    message = _error(capsys)
+    assert "already holds a run" in message and "--resume" in message and "--overwrite_output_dir" in message
+    assert (tmp_path / "final" / "model.safetensors").read_bytes() == b"trained weights"
+    assert (tmp_path / "checkpoints" / "checkpoint_2").is_dir()
+
+
+@pytest.mark.parametrize("flags,expected", [
+    (["--max_steps", "0"], "--max_steps must be at least 1"),
+    (["--max_steps", "-3"], "--max_steps must be at least 1"),
+    (["--batch_size", "0"], "--batch_size must be at least 1"),
+    (["--crop_size", "90"], "--crop_size must be a positive multiple of 32"),
+    (["--crop_size", "0"], "--crop_size must be a positive multiple of 32"),
+    (["--learning_rate", "0"], "--learning_rate must be positive"),
+])
+def test_bad_numbers_fail_before_any_work(flags, expected, tmp_path, capsys):
+    assert pretrain_main(["--output_dir", str(tmp_path / "out"), *flags]) == 2
+    assert expected in _error(capsys)
+    assert not (tmp_path / "out" / "final").exists()
+
+
+def test_an_output_dir_that_is_a_file_fails_before_the_first_step(tmp_path, capsys):
+    (tmp_path / "file").write_text("keep me")
+    assert finetune_main(["--output_dir", str(tmp_path / "file"), "--max_steps", "1"]) == 2
+    assert "is a file" in _error(capsys) and (tmp_path / "file").read_text() == "keep me"
+
+
+def test_unknown_yaml_keys_and_a_missing_file_are_one_line_errors(tmp_path, capsys):
+    (tmp_path / "a.yaml").write_text("max_steps: 3\nmax_step: 4\n")
+    assert pretrain_main([str(tmp_path / "a.yaml")]) == 2
+    assert "max_step" in _error(capsys)
+    assert pretrain_main([str(tmp_path / "missing.yaml")]) == 2
+    assert "missing.yaml" in _error(capsys)
+
+
+def test_synthetic_data_without_character_boxes_is_refused(tmp_path, capsys):
+    from freereal_hf.data.demo import demo_dataset
+
+    ds = demo_dataset("synthetic", 4).map(lambda r: {"char_polygons": [], "char_word": []})
+    (tmp_path / "nochars" / "data").mkdir(parents=True)
+    ds.to_parquet(str(tmp_path / "nochars" / "data" / "train-00000-of-00001.parquet"))
+    args = ["--output_dir", str(tmp_path / "out"), "--max_steps", "2", *TINY]
+    args[args.index("--synthetic_dataset") + 1] = str(tmp_path / "nochars")
+    assert pretrain_main(args) == 2
+    message = _error(capsys)
+    assert "nochars" in message and "character boxes" in message
+    assert not (tmp_path / "out" / "final").exists()
+
+
+def test_missing_dataset_and_missing_split_are_named(tmp_path, saved_dbnet, capsys):
+    assert evaluate_main(["--model", str(saved_dbnet), "--dataset", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere" in _error(capsys)
+    from freereal_hf.data.demo import demo_dataset
+
+    (tmp_path / "ds" / "data").mkdir(parents=True)
+    demo_dataset("synthetic", 2).to_parquet(str(tmp_path / "ds" / "data" / "train-00000-of-00001.parquet"))
+    assert evaluate_main(["--model", str(saved_dbnet), "--dataset", str(tmp_path / "ds"), "--split", "test"]) == 2
+    message = _error(capsys)
+    assert "'test'" in message and "ds" in message
+
+
+# -- models -------------------------------------------------------------------------------------------------------
+
+def test_a_model_missing_weights_is_refused_everywhere(saved_dbnet, tmp_path, capsys):
+    broken = tmp_path / "broken"
+    shutil.copytree(saved_dbnet, broken)
+    weights = load_file(broken / "model.safetensors")
+    save_file({k: v for k, v in weights.items() if not k.startswith("det_head.threshold")}, broken / "model.safetensors",
+              metadata={"format": "pt"})
+    with pytest.raises(UsageError, match="missing weights: det_head.threshold"):
+        load_model(str(broken))
+    image = tmp_path / "x.png"
+    import cv2
+
+    cv2.imwrite(str(image), np.zeros((64, 64, 3), np.uint8))
+    assert detect_main([str(image), "--model", str(broken), "--output-dir", str(tmp_path / "det")]) == 2
+    assert "missing weights" in _error(capsys) and not (tmp_path / "det" / "detections.json").exists()
+    assert convert_main(["to-mmocr", str(broken), str(tmp_path / "out.pth")]) == 1
+    assert "missing weights" in _error(capsys) and not (tmp_path / "out.pth").exists()
+
+
+def test_truncated_garbage_foreign_and_missing_models_are_named(saved_dbnet, tmp_path, capsys):
+    truncated = tmp_path / "truncated"
+    shutil.copytree(saved_dbnet, truncated)
+    data = (truncated / "model.safetensors").read_bytes()
+    (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
+    with pytest.raises(UsageError, match="truncated"):
+        load_model(str(truncated))
+    garbage = tmp_path / "garbage"
+    shutil.copytree(saved_dbnet, garbage)
+    (garbage / "config.json").write_text("{not json")
+    with pytest.raises(UsageError, match="garbage"):
+        load_model(str(garbage))
+    foreign = tmp_path / "foreign"
+    shutil.copytree(saved_dbnet, foreign)
+    config = json.loads((foreign / "config.json").read_text())
+    config["model_type"] = "bert"
+    (foreign / "config.json").write_text(json.dumps(config))
+    with pytest.raises(UsageError, match="foreign"):
+        load_model(str(foreign))
+    with pytest.raises(UsageError, match="no such folder"):
+        load_model(str(tmp_path / "nope"))
+    with pytest.raises(UsageError, match="is a file"):
+        load_model(str(saved_dbnet / "config.json"))
+
+
+# -- results that must not look fine ------------------------------------------------------------------------------
+
+def test_no_labels_is_no_score_and_nan_scores_do_not_count():
+    box = [[0, 0], [10, 0], [10, 10], [0, 10]]
+    with pytest.warns(UserWarning, match="no"):
+        empty = hmean_iou([{"polygons": [], "scores": []}], [{"polygons": [], "ignore": []}])
+    assert math.isnan(empty["hmean"])
+    with pytest.warns(UserWarning):
+        assert math.isnan(hmean_iou([], [])["hmean"])
+    nan_score = hmean_iou([{"polygons": [box], "scores": [float("nan")]}], [{"polygons": [box], "ignore": [False]}])
+    assert nan_score["hmean"] == 0.0
+
+
+def test_evaluate_on_unlabeled_data_is_an_error(saved_dbnet, tmp_path, capsys):
+    from freereal_hf.data.demo import demo_dataset
+
+    ds = demo_dataset("real-like", 2).map(lambda r: {"polygons": [], "ignore": [], "texts": []})
+    (tmp_path / "unlabeled" / "data").mkdir(parents=True)
+    ds.to_parquet(str(tmp_path / "unlabeled" / "data" / "train-00000-of-00001.parquet"))
+    assert evaluate_main(["--model", str(saved_dbnet), "--dataset", str(tmp_path / "unlabeled"), "--split", "train",
+                          "--report", str(tmp_path / "r.json")]) == 2
+    assert "no labeled text" in _error(capsys)
+
+
+def test_detect_keeps_both_pictures_of_two_files_with_one_name(saved_dbnet, tmp_path, capsys):
+    import cv2
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        cv2.imwrite(str(tmp_path / folder / "photo.png"), np.full((64, 64, 3), 40 if folder == "a" else 200, np.uint8))
+    assert detect_main([str(tmp_path / "a" / "photo.png"), str(tmp_path / "b" / "photo.png"), "--model",
+                        str(saved_dbnet), "--output-dir", str(tmp_path / "out")]) == 0
+    report = json.loads((tmp_path / "out" / "detections.json").read_text())["images"]
+    assert [r["drawn"] for r in report] == ["photo.png", "photo_2.png"]
+    assert (tmp_path / "out" / "photo.png").is_file() and (tmp_path / "out" / "photo_2.png").is_file()
+    with pytest.raises(SystemExit) as exit_info:
+        detect_main([str(tmp_path / "a" / "photo.png"), "--model", str(saved_dbnet), "--long-side", "0"])
+    assert exit_info.value.code == 2 and "--long-side must be at least 32" in capsys.readouterr().err
+
+
+# -- prepare ------------------------------------------------------------------------------------------------------
+
+def test_prepare_never_destroys_the_release_or_a_foreign_folder(tmp_path, capsys):
+    release = tmp_path / "proj" / "data" / "icdar2015"
+    write_release(release, 2)
+    before = sorted(p.name for p in release.rglob("*"))
+    assert prepare_main(["icdar2015", str(release), "--out", str(tmp_path / "proj")]) == 2
+    assert "contains the release" in _error(capsys)
+    assert sorted(p.name for p in release.rglob("*")) == before
+    assert prepare_main(["icdar2015", str(release), "--out", str(release / "out")]) == 2
+    assert "inside the release" in _error(capsys)
+    foreign = tmp_path / "foreign"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("mine")
+    assert prepare_main(["icdar2015", str(release), "--out", str(foreign)]) == 2
+    assert "--overwrite" in _error(capsys) and (foreign / "notes.txt").read_text() == "mine"
+    assert prepare_main(["icdar2015", str(release), "--out", str(foreign), "--overwrite"]) == 0
+    assert (foreign / "notes.txt").read_text() == "mine" and list((foreign / "data").glob("*.parquet"))
+    (tmp_path / "afile").write_text("x")
+    assert prepare_main(["icdar2015", str(release), "--out", str(tmp_path / "afile")]) == 2
+    assert "is a file" in _error(capsys)
+
+
+def test_a_failing_re_prepare_keeps_the_previous_dataset(tmp_path, monkeypatch, capsys):
+    from datasets import load_dataset
+
+    import importlib
+
+    prepare_module = importlib.import_module("freereal_hf.data.prepare")
+
+    release = tmp_path / "release"
+    write_release(release, 3)
+    out = tmp_path / "out"
+    assert prepare_main(["icdar2015", str(release), "--out", str(out)]) == 0
+    before = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
+
+    def explode(*args, **kwargs):
+        yield from ()
+        raise RuntimeError("malformed row")
+
+    monkeypatch.setattr(prepare_module, "iter_records", explode)
+    with pytest.raises(RuntimeError):
+        prepare_main(["icdar2015", str(release), "--out", str(out)])
+    assert {p.name: p.read_bytes() for p in (out / "data").iterdir()} == before
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+    assert len(load_dataset(str(out), split="train")) == 3
+
+
+def test_resume_skips_a_corrupted_newest_checkpoint_naming_the_file(tmp_path, caplog):
+    import logging
+
+    out = tmp_path / "run"
+    base = ["--output_dir", str(out), *TINY, "--save_steps", "2", "--save_total_limit", "3"]
+    assert pretrain_main([*base, "--max_steps", "4"]) == 0
+    newest = out / "checkpoints" / "checkpoint_1" / "model.safetensors"
+    data = newest.read_bytes()
+    newest.write_bytes(data[: len(data) // 3])
+    with caplog.at_level(logging.WARNING, logger="freereal_hf.training"):
+        assert pretrain_main([*base, "--max_steps", "6", "--resume", "true"]) == 0
+    assert "checkpoint_1/model.safetensors" in caplog.text and "does not load" in caplog.text
+    assert (out / "checkpoints" / "checkpoint_1.broken").is_dir()  # set aside, not deleted
+    assert json.loads((out / "final" / "training_args.json").read_text())["steps_trained"] == 6
+
+
+def test_cmyk_and_gray_alpha_images_decode_with_the_right_colours():
+    import io
+
+    from PIL import Image
+
+    from freereal_hf.data.records import decode_image
+
+    buf = io.BytesIO()
+    Image.new("CMYK", (8, 8), (0, 255, 255, 0)).save(buf, "JPEG", quality=95)  # pure red in CMYK
+    rgb, converted = decode_image(buf.getvalue(), "cmyk.jpg")
+    assert converted and rgb[4, 4, 0] > 200 and rgb[4, 4, 1] < 60 and rgb[4, 4, 2] < 60
+    buf = io.BytesIO()
+    Image.new("LA", (8, 8), (120, 200)).save(buf, "PNG")
+    assert decode_image(buf.getvalue(), "gray_alpha.png")[0][0, 0].tolist() == [120, 120, 120]
+
+
+def test_prepare_counts_non_utf8_texts_and_missing_images_and_its_card_loads_quietly(tmp_path, caplog):
+    import logging
+
+    from datasets import load_dataset
+
+    from freereal_hf.data import prepare
+
+    release = tmp_path / "release"
+    write_release(release, 2)
+    (release / "gt" / "gt_img_1.txt").write_bytes(b"10,10,40,10,40,30,10,30,caf\xe9\n")  # Latin-1, not UTF-8
+    (release / "gt" / "gt_img_2.txt").write_text("10,10,40,10,40,30,10,30,lost\n")  # its image is missing
+    entries = __import__("freereal_hf.data.formats", fromlist=["get_format"]).get_format("icdar2015").entries(release)
+    from freereal_hf.data.formats import Entry
+
+    entries.append(Entry("train/img_2.jpg", str(release / "train" / "img_2.jpg"), str(release / "gt" / "gt_img_2.txt"),
+                         "train"))
+    with caplog.at_level(logging.WARNING):
+        _, report = prepare("icdar2015", release, tmp_path / "out", progress=False, entries=entries)
+        ds = load_dataset(str(tmp_path / "out"), split="train")
+    assert report.counts["texts with bytes that are not UTF-8 (replaced by U+FFFD)"] == 1
+    assert report.counts["records skipped"] == 1 and "train/img_2.jpg" in caplog.text
+    assert "train/img_1.jpg" in caplog.text and len(ds) == 2
+    assert "malformed" not in caplog.text  # the card's YAML passes datasets' own validation
