@@ -145,7 +145,7 @@ def test_truncated_garbage_foreign_and_missing_models_are_named(saved_dbnet, tmp
     shutil.copytree(saved_dbnet, truncated)
     data = (truncated / "model.safetensors").read_bytes()
     (truncated / "model.safetensors").write_bytes(data[: len(data) // 2])
-    with pytest.raises(UsageError, match="truncated"):
+    with pytest.raises(UsageError, match="truncated/model.safetensors does not load"):
         load_model(str(truncated))
     garbage = tmp_path / "garbage"
     shutil.copytree(saved_dbnet, garbage)

@@ -155,10 +155,10 @@ def test_synthtext_words_chars_and_mismatch(tmp_path, caplog):
     assert first["polygons"][1] == [[20, 1], [32, 1], [32, 9], [20, 9]]
     assert f.labels(entries[1])["polygons"] == [[[1, 40], [20, 40], [20, 50], [1, 50]]]
     with caplog.at_level(logging.WARNING, logger="freereal_hf.data"):
-        files, report = prepare("synthtext", tmp_path, tmp_path / "out", progress=False)
+        files, report = prepare("synthtext", tmp_path, tmp_path.parent / f"{tmp_path.name}_out", progress=False)
     assert report.counts["records written"] == 2 and report.counts["records skipped"] == 1
     assert "8/ballet_3.jpg" in caplog.text and "charBB" in caplog.text
-    ds = load_dataset(str(tmp_path / "out"), split="train")
+    ds = load_dataset(str(tmp_path.parent / f"{tmp_path.name}_out"), split="train")
     assert ds[0]["char_word"] == [0, 0, 1, 1, 1] and ds[1]["texts"] == ["hi"]
 
 

@@ -9,7 +9,7 @@ from freereal_hf.cli.finetune import main as finetune_main
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("preset,steps,crop", [("panet_r18", 120, 256), ("psenet_r50", 120, 160)])
+@pytest.mark.parametrize("preset,steps,crop", [("panet_r18", 200, 256), ("psenet_r50", 200, 160)])
 def test_finetune_learns_the_demo_images(preset, steps, crop, tmp_path, capsys):
     import json
 

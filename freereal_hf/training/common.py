@@ -54,8 +54,10 @@ def load_model(name: str, seed: int | None = None) -> torch.nn.Module:
     try:
         model, info = AutoModel.from_pretrained(name, output_loading_info=True)
     except Exception as err:  # transformers, safetensors and the Hub client raise many kinds
-        raise UsageError(f"cannot load model {name!r}: {type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
-                         ) from err
+        bad = unreadable_file(path) if local else None  # name the file that does not read, if one does not
+        where = f"{bad[0]} does not load ({bad[1]})" if bad else \
+            f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else ''}"
+        raise UsageError(f"cannot load model {name!r}: {where}") from err
     try:
         detector_spec(model.config)
     except ValueError as err:
