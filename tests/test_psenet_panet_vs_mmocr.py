@@ -20,7 +20,6 @@ from freereal_hf.models.panet import panet_post_process, panet_targets
 from freereal_hf.models.psenet import psenet_post_process, psenet_targets
 
 pytestmark = pytest.mark.mmocr
-PRESETS = ["psenet_r50", "psenet_r50_ctw1500", "panet_r18", "panet_r18_ctw1500"]
 
 
 def _input(seed: int) -> np.ndarray:
@@ -32,7 +31,8 @@ def _logits(model, x: np.ndarray) -> np.ndarray:
         return model.eval()(torch.from_numpy(x)).logits.numpy()
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+# panet_r18_ctw1500 has panet_r18's network (only its kernel ratio and output differ): its targets are checked
+@pytest.mark.parametrize("preset", ["psenet_r50", "psenet_r50_ctw1500", "panet_r18"])
 def test_mmocr_checkpoint_to_ours_same_logits(preset, mmocr, tmp_path):
     from transformers import AutoModel
 
@@ -50,7 +50,7 @@ def test_mmocr_checkpoint_to_ours_same_logits(preset, mmocr, tmp_path):
     assert np.abs(ours - reference["logits"]).max() <= 1e-4
 
 
-@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize("preset", ["psenet_r50", "panet_r18"])
 def test_ours_to_mmocr_checkpoint_same_logits(preset, mmocr, tmp_path):
     from transformers import AutoModel
 
