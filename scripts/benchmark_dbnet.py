@@ -22,7 +22,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from mmocr_reference import MMOCR, fastest  # noqa: E402
 from polygon_cases import probability_map, random_polygons  # noqa: E402
 
-from freereal_hf import DBNetForTextDetection  # noqa: E402
 from freereal_hf.convert.mmocr import mmocr_to_hf  # noqa: E402
 from freereal_hf.models.dbnet import dbnet_post_process, dbnet_targets  # noqa: E402
 

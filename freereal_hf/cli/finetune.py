@@ -14,8 +14,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..training.finetune import FinetuneArguments, finetune
-    from .args import parse_dataclass, report_errors
+    from .args import report_errors
 
     return report_errors("freereal-finetune", lambda: _run(argv))
 

@@ -17,8 +17,7 @@ import sys
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..training.pretrain import PretrainArguments, pretrain
-    from .args import parse_dataclass, report_errors
+    from .args import report_errors
 
     return report_errors("freereal-pretrain", lambda: _run(argv))
 

@@ -98,8 +98,9 @@ class PANetForTextDetection(TextDetectionPreTrainedModel):
                 return_dict: bool | None = None, **kwargs: Any) -> PANetOutput | tuple:
         """Runs PANet. ``labels``: the ``build_targets`` maps stacked over the batch."""
         logits = self.det_head(torch.cat(self.neck(self.backbone(pixel_values)), dim=1))
-        out = PANetOutput(logits=logits) if labels is None else PANetOutput(**self.loss(PANetOutput(logits=logits),
-                                                                                         labels), logits=logits)
+        out = PANetOutput(logits=logits)
+        if labels is not None:
+            out = PANetOutput(**self.loss(out, labels), logits=logits)
         return out if return_dict is not False else out.to_tuple()
 
     def loss(self, outputs: PANetOutput, labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

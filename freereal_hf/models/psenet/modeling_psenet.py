@@ -91,8 +91,9 @@ class PSENetForTextDetection(TextDetectionPreTrainedModel):
                 return_dict: bool | None = None, **kwargs: Any) -> PSENetOutput | tuple:
         """Runs PSENet. ``labels``: the ``build_targets`` maps stacked over the batch."""
         logits = self.det_head(self.neck(self.backbone(pixel_values)))
-        out = PSENetOutput(logits=logits) if labels is None else PSENetOutput(**self.loss(PSENetOutput(logits=logits),
-                                                                                           labels), logits=logits)
+        out = PSENetOutput(logits=logits)
+        if labels is not None:
+            out = PSENetOutput(**self.loss(out, labels), logits=logits)
         return out if return_dict is not False else out.to_tuple()
 
     def loss(self, outputs: PSENetOutput, labels: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
