@@ -18,7 +18,7 @@ from freereal_hf.data.records import Report
 from freereal_hf.data.transforms import AugmentConfig, training_view
 from freereal_hf.glyphmix import (GlyphMixConfig, RealViews, StrongAugment, SyntheticSample, add_glyph_masks,
                                   decode_mask, glyph_mask, glyphmix, inter_domain_mix, intra_domain_mix)
-from freereal_hf.glyphmix.mixing import box_masks, box_sums, sample_boxes, select_boxes
+from freereal_hf.glyphmix.mixing import box_masks, box_sums, partner_text_area, sample_boxes, select_boxes
 from freereal_hf.models.base import MapKind, TargetMap, TargetSpec
 
 KEYS = ("shrink_map", "shrink_mask", "threshold_map", "threshold_mask")
@@ -165,11 +165,20 @@ def test_boxes_and_text_balanced_selection():
     maps = torch.rand(5, 40, 60)
     brute = torch.tensor([[float(maps[n, b[1]:b[3], b[0]:b[2]].sum()) for b in boxes[n]] for n in range(5)])
     assert torch.allclose(box_sums(maps, boxes), brute, rtol=1e-5)
-    text = torch.zeros(1, 40, 60)
-    text[0, 30:40, 50:60] = 1  # the partner's text sits in the bottom-right corner
+    two_levels = TargetSpec(maps=(TargetMap("t1", MapKind.TEXT), TargetMap("w1", MapKind.WEIGHT),
+                                  TargetMap("t4", MapKind.TEXT, 4), TargetMap("w4", MapKind.WEIGHT, 4)),
+                            text=("t1", "t4"), confidence_map=("w1", "w4"), confidence="test")
+    targets = {"t1": torch.zeros(1, 40, 60), "t4": torch.zeros(1, 10, 15)}
+    targets["t1"][0, 30:40, 50:60] = 1  # 100 input pixels of text in the bottom-right corner (stride 1)
+    targets["t4"][0, 0:2, 0:2] = 1  # 4 map pixels = 64 input pixels in the top-left corner (stride 4)
     cands = torch.tensor([[[0, 0, 30, 20], [40, 25, 60, 40], [10, 10, 50, 30]]])
-    assert select_boxes(text, cands, "text_balanced", g).tolist() == [[40, 25, 60, 40]]
-    picks = {tuple(select_boxes(text, cands, "random", g)[0].tolist()) for _ in range(30)}
+    area = partner_text_area(targets, torch.tensor([0]), cands, two_levels)
+    assert area.tolist() == [[64.0, 100.0, 0.0]]  # every level counted, in input pixels
+    assert select_boxes(area, cands, "text_balanced", g).tolist() == [[40, 25, 60, 40]]
+    targets["t4"][0, 0:3, 0:3] = 1  # 9 map pixels = 144 input pixels: now the coarse level's text wins
+    area = partner_text_area(targets, torch.tensor([0]), cands, two_levels)
+    assert select_boxes(area, cands, "text_balanced", g).tolist() == [[0, 0, 30, 20]]
+    picks = {tuple(select_boxes(area, cands, "random", g)[0].tolist()) for _ in range(30)}
     assert len(picks) > 1
     assert box_masks(torch.tensor([[1, 2, 3, 5]]), 6, 4)[0].nonzero().tolist() == [[y, x] for y in (2, 3, 4)
                                                                                    for x in (1, 2)]

@@ -91,8 +91,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import PRESETS, TextDetectionImageProcessor
-    from ..glyphmix.preview import overlay_targets
-    from ..models.base import MapKind
+    from ..glyphmix.preview import level_overlays
     from ..training.common import load_model
     from ..visualize import draw_polygons
 
@@ -125,8 +124,8 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     cv2.imwrite(str(out / "detections.png"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
     spec = model.target_spec
     implied = model.pseudo_targets(outputs)
-    text_map = overlay_targets(to_input_view(image, inputs), implied[spec.text][0].float().numpy(),
-                               implied[spec.confidence_map][0].float().numpy(), spec[spec.text].kind is MapKind.INSTANCE)
+    view = to_input_view(image, inputs)
+    text_map = np.concatenate([drawn[0] for _, drawn in level_overlays(view[None], implied, spec)], axis=1)
     cv2.imwrite(str(out / "text_map.png"), cv2.cvtColor(text_map, cv2.COLOR_RGB2BGR))
     (out / "detections.json").write_text(json.dumps(
         {"model": args.model, "polygons": [p.tolist() for p in result["polygons"]], "scores": result["scores"]},

@@ -7,8 +7,8 @@ exclusive.
 1. Text-balanced intra-domain mixing ``A^T``: the real batch is permuted (a random cycle, so no image is its
    own partner); image ``i`` gets ONE rectangle of its partner ``j = perm[i]`` pasted at the same coordinates, ``M_T * X(j) + (1 - M_T) * X(i)``; targets
    and weight maps are mixed with the same ``M_T``. The rectangle is the one of ``num_candidates`` random
-   boxes (area ``min_area..max_area`` of the image, any aspect) that holds the most text pixels of the
-   partner's pseudo-targets (``box_selection="text_balanced"``), or a random one (``"random"``).
+   boxes (area ``min_area..max_area`` of the image, any aspect) that holds the most text of the partner's
+   pseudo-targets (in input pixels, summed over the detector's levels) (``box_selection="text_balanced"``), or a random one (``"random"``).
 2. Graffiti-like inter-domain mixing ``A^G``: the strokes of synthetic image ``i`` (its glyph mask ``M_G``)
    are pasted onto mixed real image ``i`` at their own positions with their own colours:
    ``M_G * X_l + (1 - M_G) * X``. Targets: ``M * Y_l + (1 - M) * Y`` with ``M`` chosen by ``label_mask``:
@@ -99,14 +99,26 @@ def box_sums(maps: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
     return (at(x1, y1) - at(x0, y1) - at(x1, y0) + at(x0, y0)).to(maps.dtype)
 
 
-def select_boxes(partner_text: torch.Tensor, candidates: torch.Tensor, mode: str,
+def partner_text_area(targets: dict[str, torch.Tensor], permutation: torch.Tensor, candidates: torch.Tensor,
+                      spec: TargetSpec) -> torch.Tensor:
+    """``N x K``: the partner's text inside each candidate box (``N x K x 4``, input pixels), in input pixels,
+    summed over the detector's levels (each text map counted at its stride, a map pixel weighing ``stride^2``)."""
+    area = torch.zeros(candidates.shape[:2], dtype=torch.float64, device=candidates.device)
+    for text, _ in spec.levels:
+        s = text.stride
+        scaled = torch.cat([candidates[..., :2] // s, -(-candidates[..., 2:] // s)], -1)
+        area += box_sums((targets[text.name][permutation] > 0.5).double(), scaled) * s * s
+    return area
+
+
+def select_boxes(scores: torch.Tensor, candidates: torch.Tensor, mode: str,
                  generator: torch.Generator, return_index: bool = False) -> torch.Tensor:
     """One box per image (``N x 4``, or its index ``N`` with ``return_index``) out of ``candidates``
-    (``N x K x 4``, in the text map's pixels): the one holding the most of ``partner_text`` (``N x H x W``, the
-    partner's text map) or a random one."""
+    (``N x K x 4``): the one with the highest ``scores`` (``N x K``, e.g. ``partner_text_area``) or a random
+    one."""
     n, k = candidates.shape[:2]
     if mode == "text_balanced":
-        index = box_sums(partner_text, candidates).argmax(1)
+        index = scores.argmax(1)
     elif mode == "random":
         index = torch.randint(k, (n,), generator=generator).to(candidates.device)
     else:
@@ -215,10 +227,8 @@ def glyphmix(real_images: torch.Tensor, pseudo_targets: dict[str, torch.Tensor],
         permutation = permutation.to(images.device)
         candidates = sample_boxes(n, config.num_candidates, h, w, config.min_area, config.max_area, generator,
                                   images.device)
-        stride = spec[spec.text].stride
-        partner_text = (targets[spec.text][permutation] > 0.5).float()
-        scaled = torch.cat([candidates[..., :2] // stride, -(-candidates[..., 2:] // stride)], -1)
-        index = select_boxes(partner_text, scaled, config.box_selection, generator, return_index=True)
+        index = select_boxes(partner_text_area(targets, permutation, candidates, spec), candidates,
+                             config.box_selection, generator, return_index=True)
         boxes = candidates[torch.arange(n, device=candidates.device), index]
         images, targets = intra_domain_mix(images, targets, permutation, boxes, spec)
     if config.inter_domain:
@@ -227,5 +237,5 @@ def glyphmix(real_images: torch.Tensor, pseudo_targets: dict[str, torch.Tensor],
     return MixResult(images, targets, boxes, permutation)
 
 
-__all__ = ["GlyphMixConfig", "MixResult", "glyphmix", "sample_boxes", "box_sums", "select_boxes", "box_masks",
+__all__ = ["GlyphMixConfig", "MixResult", "glyphmix", "sample_boxes", "box_sums", "select_boxes", "partner_text_area", "box_masks",
            "at_stride", "paste", "paste_map", "intra_domain_mix", "inter_domain_mix", "BOX_SELECTIONS", "LABEL_MASKS"]

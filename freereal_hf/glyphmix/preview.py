@@ -60,24 +60,37 @@ def mix_grid(rows: list[tuple[str, np.ndarray]], cell: int = 192, pad: int = 4) 
     return grid
 
 
+def level_overlays(images: np.ndarray, targets: dict[str, torch.Tensor], spec: TargetSpec
+                   ) -> list[tuple[str, np.ndarray]]:
+    """Per level of the detector (``spec.levels``), a title and ``images`` (``N x H x W x 3`` uint8) with that
+    level's text map drawn (text red, or instances in distinct colours) and its confidence map's ignored pixels
+    hatched; maps are taken at their strides (``N x h x w``) and scaled up to the images."""
+    rows = []
+    for text, confidence in spec.levels:
+        maps = targets[text.name][:len(images)].float().cpu().numpy()
+        weight = targets[confidence.name][:len(images)].float().cpu().numpy()
+        instances = text.kind is MapKind.INSTANCE
+        drawn = np.stack([overlay_targets(m, t, w, instances) for m, t, w in zip(images, maps, weight)])
+        title = "GlyphMix targets\n(instances in\ncolours," if instances else "GlyphMix targets\n(text red,"
+        if len(spec.levels) > 1:
+            title = f"targets, stride {text.stride}\n({'instances' if instances else 'text red'},"
+        rows.append((title + "\nignored grey)", drawn))
+    return rows
+
+
 def glyphmix_grid(real: torch.Tensor, synthetic: torch.Tensor, mixed: torch.Tensor,
                   mixed_targets: dict[str, torch.Tensor], spec: TargetSpec,
                   synthetic_glyph: torch.Tensor | None = None, max_images: int = 4, cell: int = 192) -> np.ndarray:
-    """Rows: real (strong view), synthetic (glyph mask tinted), GlyphMix image, GlyphMix image with its targets
-    (the declared text map: text red, or instances in distinct colours; the confidence map's ignored pixels
-    hatched). Tensors are one batch (``N x 3 x H x W`` images, maps at their strides)."""
+    """Rows: real (strong view), synthetic (glyph mask tinted), GlyphMix image, then per level of the detector the
+    GlyphMix image with that level's targets (``level_overlays``). Tensors are one batch (``N x 3 x H x W``
+    images, maps at their strides)."""
     k = min(max_images, real.shape[0])
     syn = to_uint8(synthetic[:k])
     if synthetic_glyph is not None:
         syn = np.stack([overlay_targets(s, g) for s, g in zip(syn, synthetic_glyph[:k].float().cpu().numpy())])
     mix = to_uint8(mixed[:k])
-    text = mixed_targets[spec.text][:k].float().cpu().numpy()
-    weight = mixed_targets[spec.confidence_map][:k].float().cpu().numpy()
-    instances = spec[spec.text].kind is MapKind.INSTANCE
-    drawn = np.stack([overlay_targets(m, t, w, instances) for m, t, w in zip(mix, text, weight)])
-    title = "GlyphMix targets\n(instances in\ncolours," if instances else "GlyphMix targets\n(text red,"
     return mix_grid([("real\n(strong view)", to_uint8(real[:k])), ("synthetic\n(glyphs red)", syn),
-                     ("GlyphMix", mix), (title + "\nignored grey)", drawn)], cell=cell)
+                     ("GlyphMix", mix), *level_overlays(mix, mixed_targets, spec)], cell=cell)
 
 
-__all__ = ["to_uint8", "instance_colours", "overlay_targets", "mix_grid", "glyphmix_grid"]
+__all__ = ["to_uint8", "instance_colours", "overlay_targets", "mix_grid", "level_overlays", "glyphmix_grid"]

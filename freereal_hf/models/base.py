@@ -4,8 +4,9 @@ The protocol is what GlyphMix, the teacher, both training loops, the image proce
 detector, and nothing else (``docs/design.md``, "The detector protocol"):
 
 - ``target_spec`` (class attribute, a :class:`TargetSpec`): the target maps the detector trains on, each a
-  :class:`TargetMap` with a name, a :class:`MapKind` and a stride relative to the input, plus the name of the
-  map whose pixels ``> 0.5`` are text. GlyphMix mixes maps by kind and stride and never by name.
+  :class:`TargetMap` with a name, a :class:`MapKind` and a stride relative to the input, plus, per level
+  (stride) the detector predicts at, the map whose pixels ``> 0.5`` are text and the weight map that holds the
+  teacher's confidence. GlyphMix mixes maps by kind and stride and never by name.
 - ``forward(pixel_values, labels=None)``: ``pixel_values`` is ``N x 3 x H x W``, normalised like MMOCR's
   preprocessor (RGB, ImageNet mean/std in 0..255 units), ``H`` and ``W`` multiples of 32. Returns a
   ``ModelOutput`` with the head's raw maps and, when ``labels`` (the ``build_targets`` maps stacked over the
@@ -90,27 +91,41 @@ class TargetMap:
 class TargetSpec:
     """A detector's declaration of its targets.
 
+    A detector predicts at one or more levels (strides). Each level has a text map and a confidence map at its
+    stride; ``text`` and ``confidence_map`` name them, level by level (a single name is a one-level detector).
+
     Args:
         maps: every target map, in the order ``build_targets`` returns them.
-        text: the name of the map whose pixels ``> 0.5`` are text (text-balanced boxes, previews).
-        confidence_map: the weight map in which ``pseudo_targets`` sets the pixels the teacher is unsure of to 0
-            (the trainer logs its zero fraction as the ignored fraction; previews hatch its zeros).
+        text: per level, the name of the map whose pixels ``> 0.5`` are text (text-balanced boxes, previews).
+        confidence_map: per level, the weight map in which ``pseudo_targets`` sets the pixels the teacher is unsure
+            of to 0 (the trainer logs the zero fraction over all levels as the ignored fraction; previews hatch its
+            zeros). Paired with ``text`` by position, at the same stride.
         confidence: how the teacher's confidence is judged, in words (docs, model cards).
     """
 
     maps: tuple[TargetMap, ...]
-    text: str
-    confidence_map: str
+    text: tuple[str, ...] | str
+    confidence_map: tuple[str, ...] | str
     confidence: str
 
     def __post_init__(self) -> None:
+        for field in ("text", "confidence_map"):
+            if isinstance(getattr(self, field), str):
+                object.__setattr__(self, field, (getattr(self, field),))
         names = [m.name for m in self.maps]
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate target map names in {names}")
-        if self.text not in names:
-            raise ValueError(f"text map {self.text!r} is not one of the declared maps {names}")
-        if self.confidence_map not in [m.name for m in self.maps if m.kind is MapKind.WEIGHT]:
-            raise ValueError(f"confidence map {self.confidence_map!r} is not a declared weight map")
+        if len(self.text) != len(self.confidence_map) or not self.text:
+            raise ValueError(f"need one text map and one confidence map per level, got {self.text} and "
+                             f"{self.confidence_map}")
+        weights = [m.name for m in self.maps if m.kind is MapKind.WEIGHT]
+        for text, confidence in zip(self.text, self.confidence_map):
+            if text not in names:
+                raise ValueError(f"text map {text!r} is not one of the declared maps {names}")
+            if confidence not in weights:
+                raise ValueError(f"confidence map {confidence!r} is not a declared weight map")
+            if self[text].stride != self[confidence].stride:
+                raise ValueError(f"text map {text!r} and confidence map {confidence!r} of one level differ in stride")
 
     def __getitem__(self, name: str) -> TargetMap:
         for m in self.maps:
@@ -125,6 +140,15 @@ class TargetSpec:
     def of_kind(self, *kinds: MapKind) -> tuple[TargetMap, ...]:
         """The declared maps of the given kinds, in declaration order."""
         return tuple(m for m in self.maps if m.kind in kinds)
+
+    @property
+    def levels(self) -> tuple[tuple[TargetMap, TargetMap], ...]:
+        """Per level, its ``(text map, confidence map)``, in declaration order."""
+        return tuple((self[t], self[c]) for t, c in zip(self.text, self.confidence_map))
+
+    def confidence_at(self, stride: int) -> TargetMap | None:
+        """The confidence map of the level at ``stride`` (``None`` when no level has that stride)."""
+        return next((c for t, c in self.levels if c.stride == stride), None)
 
     @property
     def strides(self) -> tuple[int, ...]:
@@ -199,11 +223,6 @@ class TextDetectionPreTrainedModel(PreTrainedModel):
 
     # -- the protocol; each detector implements these ------------------------------------------------
     target_spec: ClassVar[TargetSpec]
-
-    @property
-    def text_target(self) -> str:
-        """Name of the target map whose pixels ``> 0.5`` are text (``target_spec.text``)."""
-        return self.target_spec.text
 
     @property
     def weight_targets(self) -> tuple[str, ...]:

@@ -393,8 +393,9 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             logs = {**{f"train/{k}": v for k, v in parts.items()}, "train/lr": scheduler.get_last_lr()[0],
                     "train/samples_per_s": rate, "train/stage": stage}
             if pseudo is not None:
-                weight = pseudo[model.target_spec.confidence_map]
-                logs["train/ignored_fraction"] = float((weight == 0).float().mean())
+                weights = [pseudo[name] for name in model.target_spec.confidence_map]
+                logs["train/ignored_fraction"] = sum(float((w == 0).sum()) for w in weights) / sum(
+                    w.numel() for w in weights)
             accelerator.log(logs, step=state.global_step)
             tic, samples_since = time.perf_counter(), 0
         if mix is not None and args.image_log_steps and state.global_step % args.image_log_steps == 0:
