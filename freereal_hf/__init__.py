@@ -7,7 +7,8 @@ Importing the package registers every detector with ``AutoConfig``, ``AutoModel`
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
 from .image_processing import TextDetectionImageProcessor
-from .models import (DETECTORS, PRESETS, DBNetConfig, DBNetForTextDetection, DBNetOutput, MapKind, PANetConfig,
+from .models import (DETECTORS, PRESETS, DBNetConfig, DBNetForTextDetection, DBNetOutput, FCENetConfig,
+                     FCENetForTextDetection, FCENetOutput, MapKind, PANetConfig,
                      PANetForTextDetection, PANetOutput, PSENetConfig, PSENetForTextDetection, PSENetOutput, TargetMap,
                      TargetSpec, TextDetectionPreTrainedModel, config_from_preset, detector_spec)
 
@@ -22,6 +23,7 @@ for _spec in DETECTORS.values():
                                                          "pil": TextDetectionImageProcessor})
 
 __all__ = ["DBNetConfig", "DBNetForTextDetection", "DBNetOutput", "PSENetConfig", "PSENetForTextDetection",
-           "PSENetOutput", "PANetConfig", "PANetForTextDetection", "PANetOutput", "DETECTORS", "PRESETS",
+           "PSENetOutput", "PANetConfig", "PANetForTextDetection", "PANetOutput", "FCENetConfig",
+           "FCENetForTextDetection", "FCENetOutput", "DETECTORS", "PRESETS",
            "MapKind", "TargetMap", "TargetSpec", "TextDetectionImageProcessor", "TextDetectionPreTrainedModel",
            "config_from_preset", "detector_spec", "__version__"]

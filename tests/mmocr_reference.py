@@ -106,6 +106,21 @@ class MMOCR:
                         "--out", str(out), "--repeat", str(repeat))
         return json.loads(out.read_text()), info["seconds_min"]
 
+    def postprocess_levels(self, model: str, cls: list, reg: list, scale_factor=(1.0, 1.0), repeat: int = 1
+                           ) -> tuple[dict, float]:
+        """MMOCR's FCENet post-processor on one image's per-level raw maps (``cls[l]`` ``4 x h_l x w_l``,
+        ``reg[l]`` ``22 x h_l x w_l``, strides 8, 16, 32; the ``img_shape`` is 8 times level 0's size)."""
+        inp, meta, out = self._path(".npz"), self._path(".json"), self._path(".json")
+        arrays = {}
+        for i, (c, r) in enumerate(zip(cls, reg)):
+            arrays[f"{i}.cls_res"], arrays[f"{i}.reg_res"] = c[None].astype(np.float32), r[None].astype(np.float32)
+        np.savez(inp, **arrays)
+        meta.write_text(json.dumps({"img_shape": [8 * cls[0].shape[1], 8 * cls[0].shape[2]],
+                                    "scale_factor": list(scale_factor)}))
+        info = self.run("postprocess", "--model", model, "--input", str(inp), "--meta", str(meta),
+                        "--out", str(out), "--repeat", str(repeat))
+        return json.loads(out.read_text()), info["seconds_min"]
+
     def hmean(self, cases: list, strategy: str = "vanilla") -> dict:
         inp = self._path(".json")
         inp.write_text(json.dumps(cases))

@@ -73,7 +73,7 @@ def level_overlays(images: np.ndarray, targets: dict[str, torch.Tensor], spec: T
         drawn = np.stack([overlay_targets(m, t, w, instances) for m, t, w in zip(images, maps, weight)])
         title = "GlyphMix targets\n(instances in\ncolours," if instances else "GlyphMix targets\n(text red,"
         if len(spec.levels) > 1:
-            title = f"targets, stride {text.stride}\n({'instances' if instances else 'text red'},"
+            title = f"targets at\nstride {text.stride}\n({'instances' if instances else 'text red'},"
         rows.append((title + "\nignored grey)", drawn))
     return rows
 

@@ -15,6 +15,8 @@ from transformers import PreTrainedConfig
 from .base import MapKind, TargetMap, TargetSpec, TextDetectionPreTrainedModel
 from .dbnet import DBNET_PRESETS, DBNetConfig, DBNetForTextDetection, DBNetOutput
 from .dbnet.convert_dbnet import mmocr_config_text as _dbnet_mmocr_config_text
+from .fcenet import FCENET_PRESETS, FCENetConfig, FCENetForTextDetection, FCENetOutput
+from .fcenet.convert_fcenet import mmocr_config_text as _fcenet_mmocr_config_text
 from .panet import PANET_PRESETS, PANetConfig, PANetForTextDetection, PANetOutput
 from .panet.convert_panet import mmocr_config_text as _panet_mmocr_config_text
 from .psenet import PSENET_PRESETS, PSENetConfig, PSENetForTextDetection, PSENetOutput
@@ -38,6 +40,8 @@ DETECTORS: dict[str, DetectorSpec] = {
                                           _psenet_mmocr_config_text),
     PANetConfig.model_type: DetectorSpec(PANetConfig, PANetForTextDetection, tuple(PANET_PRESETS),
                                          _panet_mmocr_config_text),
+    FCENetConfig.model_type: DetectorSpec(FCENetConfig, FCENetForTextDetection, tuple(FCENET_PRESETS),
+                                          _fcenet_mmocr_config_text),
 }
 PRESETS: dict[str, DetectorSpec] = {name: spec for spec in DETECTORS.values() for name in spec.presets}
 
@@ -60,4 +64,4 @@ def detector_spec(config: PreTrainedConfig) -> DetectorSpec:
 __all__ = ["DETECTORS", "PRESETS", "DetectorSpec", "config_from_preset", "detector_spec",
            "TextDetectionPreTrainedModel", "MapKind", "TargetMap", "TargetSpec", "DBNetConfig", "DBNetForTextDetection",
            "DBNetOutput", "PSENetConfig", "PSENetForTextDetection", "PSENetOutput", "PANetConfig",
-           "PANetForTextDetection", "PANetOutput"]
+           "PANetForTextDetection", "PANetOutput", "FCENetConfig", "FCENetForTextDetection", "FCENetOutput"]

@@ -195,9 +195,19 @@ class TextDetectionPreTrainedModel(PreTrainedModel):
 
     @torch.no_grad()
     def _init_weights(self, module: nn.Module) -> None:
-        """Kaiming (fan_out, ReLU) convolutions, unit BN with zero bias, zero DCN offset branches."""
+        """Kaiming (fan_out, ReLU) convolutions, unit BN with zero bias, zero DCN offset branches; a module with an
+        ``_init_std`` attribute (output layers, e.g. FCENet's head) gets N(0, std) weights and zero biases, one marked
+        ``_init_xavier`` (mmdet's FPN) Xavier-uniform weights and zero biases."""
         if getattr(module, "_zero_init", False):
             init.zeros_(module.weight)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif getattr(module, "_init_std", None) is not None:
+            init.normal_(module.weight, mean=0.0, std=module._init_std)
+            if module.bias is not None:
+                init.zeros_(module.bias)
+        elif getattr(module, "_init_xavier", False):  # mmdet's FPN: Xavier (uniform) convolutions, zero biases
+            init.xavier_uniform_(module.weight)
             if module.bias is not None:
                 init.zeros_(module.bias)
         elif isinstance(module, (nn.Conv2d, nn.ConvTranspose2d)):

@@ -11,6 +11,18 @@ import torch
 import torch.nn.functional as F
 
 
+def _ohem_balanced(loss: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, negative_ratio: float,
+                   eps: float) -> torch.Tensor:
+    """``(sum_pos + sum_topk_neg) / (n_pos + n_neg + eps)`` of a per-pixel ``loss`` (see
+    :func:`balanced_bce_with_logits`)."""
+    positive = target * mask
+    negative = (1 - target) * mask
+    n_pos = int(positive.sum())
+    n_neg = min(int(negative.sum()), int(n_pos * negative_ratio)) if n_pos > 0 else 0
+    hard_negatives = torch.topk((loss * negative).reshape(-1), n_neg).values
+    return ((loss * positive).sum() + hard_negatives.sum()) / (n_pos + n_neg + eps)
+
+
 def balanced_bce_with_logits(
     logits: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, negative_ratio: float = 3.0, eps: float = 1e-6
 ) -> torch.Tensor:
@@ -23,13 +35,18 @@ def balanced_bce_with_logits(
     Returns:
         ``(sum_pos + sum_topk_neg) / (n_pos + n_neg + eps)``, a scalar.
     """
-    positive = target * mask
-    negative = (1 - target) * mask
-    n_pos = int(positive.sum())
-    n_neg = min(int(negative.sum()), int(n_pos * negative_ratio)) if n_pos > 0 else 0
     loss = F.binary_cross_entropy_with_logits(logits, target, reduction="none")
-    hard_negatives = torch.topk((loss * negative).reshape(-1), n_neg).values
-    return ((loss * positive).sum() + hard_negatives.sum()) / (n_pos + n_neg + eps)
+    return _ohem_balanced(loss, target, mask, negative_ratio, eps)
+
+
+def balanced_bce(prob: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, negative_ratio: float = 3.0,
+                 eps: float = 1e-6) -> torch.Tensor:
+    """:func:`balanced_bce_with_logits` on probabilities (MMOCR's ``MaskedBalancedBCELoss``, FCENet's text
+    region): torch's BCE clamps ``log`` at -100, so a saturated wrong pixel costs 100 and passes no gradient,
+    unlike the logit form. Computed in float32, outside autocast."""
+    with torch.autocast(prob.device.type, enabled=False):
+        loss = F.binary_cross_entropy(prob.float(), target.float(), reduction="none")
+    return _ohem_balanced(loss, target.float(), mask.float(), negative_ratio, eps)
 
 
 def masked_dice(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

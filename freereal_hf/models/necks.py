@@ -1,5 +1,6 @@
 """Feature-pyramid necks with MMOCR 1.0.1's layouts and state-dict keys: FPNC (DBNet), FPNF (PSENet),
-FPEM-FFM (PANet). Inputs are the C2..C5 maps (strides 4, 8, 16, 32)."""
+FPEM-FFM (PANet), mmdet's FPN (FCENet). Inputs are the backbone's C2..C5 maps (strides 4, 8, 16, 32);
+FCENet's FPN takes C3..C5."""
 
 from __future__ import annotations
 
@@ -11,11 +12,12 @@ from torch import nn
 
 
 class _Conv(nn.Module):
-    """A bias-free convolution stored under ``.conv``, so state-dict keys read ``lateral_convs.0.conv.weight``."""
+    """mmcv's ``ConvModule`` without norm and activation: a convolution (bias-free unless ``bias``) stored under
+    ``.conv``, so state-dict keys read ``lateral_convs.0.conv.weight``."""
 
-    def __init__(self, in_channels: int, out_channels: int, kernel_size: int) -> None:
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, bias: bool = False) -> None:
         super().__init__()
-        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=False)
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.conv(x)
@@ -140,3 +142,26 @@ class FPEMFFM(nn.Module):
             fused = c if fused is None else [a + b for a, b in zip(fused, c)]
         size = fused[0].shape[2:]
         return (fused[0], *(F.interpolate(f, size=size, mode="bilinear", align_corners=False) for f in fused[1:]))
+
+
+class FPN(nn.Module):
+    """mmdet 3.1.0's ``FPN`` as FCENet configures it (``act_cfg=None``, as many outputs as inputs).
+
+    Input: the C3..C5 maps (strides 8, 16, 32). Output: a tuple of ``N x out_channels x H/s x W/s`` maps at the
+    same strides. Biased 1x1 laterals, nearest top-down upsampling to each finer map's size and addition, then a
+    biased 3x3 conv per level, all Xavier-initialised as mmdet does. Keys ``lateral_convs.i.conv.*`` and
+    ``fpn_convs.i.conv.*``.
+    """
+
+    def __init__(self, in_channels: Sequence[int], out_channels: int = 256) -> None:
+        super().__init__()
+        self.lateral_convs = nn.ModuleList(_Conv(c, out_channels, 1, bias=True) for c in in_channels)
+        self.fpn_convs = nn.ModuleList(_Conv(out_channels, out_channels, 3, bias=True) for _ in in_channels)
+        for conv in [*self.lateral_convs, *self.fpn_convs]:
+            conv.conv._init_xavier = True  # mmdet's init of its FPN
+
+    def forward(self, features: Sequence[torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        laterals = [conv(f) for conv, f in zip(self.lateral_convs, features)]
+        for i in range(len(laterals) - 1, 0, -1):
+            laterals[i - 1] = laterals[i - 1] + F.interpolate(laterals[i], size=laterals[i - 1].shape[2:], mode="nearest")
+        return tuple(conv(lat) for conv, lat in zip(self.fpn_convs, laterals))

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 import torch
+from accelerate.utils import recursively_apply
 from tqdm.auto import tqdm
 
 from ..data.records import Report
@@ -30,7 +31,7 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
         inputs = processor(chunk, return_tensors="pt")
         with autocast() if autocast is not None else contextlib.nullcontext():
             outputs = model(inputs["pixel_values"].to(device))
-        outputs = type(outputs)(**{k: v.float().cpu() for k, v in outputs.items()})
+        outputs = type(outputs)(**{k: recursively_apply(lambda t: t.float().cpu(), v) for k, v in outputs.items()})
         results += model.post_process(outputs, inputs["scale_factors"].tolist())  # the config's parameters
     model.train(was_training)
     return results

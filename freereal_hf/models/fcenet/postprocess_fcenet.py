@@ -1,0 +1,161 @@
+"""FCENet post-processing: per-level class and Fourier maps -> text polygons, as MMOCR 1.0.1's
+``FCEPostprocessor``.
+
+Per level (stride ``s``), from ``cls`` (``4 x h x w`` logits: text region pair, centre region pair) and ``reg``
+(``2 (2k + 1) x h x w``: real parts then imaginary parts of ``c_-k .. c_k``, level pixels, ``c_0`` relative to
+the pixel):
+
+1. score = ``p_text^alpha * p_center^beta`` (softmax of each pair); holes of ``score > score_thr`` are filled;
+2. per outer contour of that mask, every pixel inside it with a positive score proposes the polygon of its
+   coefficients (``c_0`` plus the pixel, times ``s``; inverse Fourier transform to ``num_reconstr_points`` points,
+   truncated to integers), scored by its score;
+3. polygon NMS (IoU > ``nms_thr`` suppressed, highest score first) per contour, then per level; with
+   ``text_repr_type="quad"`` each polygon becomes its integer min-area rectangle;
+4. NMS over the three levels together; polygons are divided by the scale factor.
+
+The NMS is MMOCR's (invalid polygons repaired with ``buffer(0)``, a multipolygon replaced by its convex hull,
+an empty union counting as IoU 1), computed with shapely's vectorised operations.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+import shapely
+import torch
+
+
+def fourier_to_points(coeffs: np.ndarray, num_points: int = 50) -> np.ndarray:
+    """``M x (2k + 1)`` complex coefficients ``c_-k .. c_k`` -> ``M x num_points x 2`` float64 ``(x, y)``:
+    ``z_n = sum_j c_j exp(2 pi i j n / num_points)``."""
+    k = (coeffs.shape[1] - 1) // 2
+    n = np.arange(num_points)
+    basis = np.exp(2j * np.pi * np.outer(np.arange(-k, k + 1), n) / num_points)
+    z = coeffs @ basis
+    return np.stack([z.real, z.imag], axis=-1)
+
+
+def _valid(polygons: np.ndarray) -> np.ndarray:
+    """Shapely polygons of ``M x P x 2`` points, repaired as MMOCR's ``poly_make_valid`` does."""
+    geoms = shapely.polygons(polygons.astype(np.float32).astype(np.float64))
+    bad = ~shapely.is_valid(geoms)
+    if bad.any():
+        fixed = shapely.buffer(geoms[bad], 0)
+        multi = shapely.get_type_id(fixed) != shapely.GeometryType.POLYGON
+        fixed[multi] = shapely.convex_hull(fixed[multi])
+        geoms[bad] = fixed
+    return geoms
+
+
+def polygon_nms(polygons: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """MMOCR's ``poly_nms``: ``polygons`` ``M x P x 2``, ``scores`` ``M``; repeatedly keeps the highest-scoring
+    polygon (the last of equal scores in input order) and drops the rest whose IoU with it exceeds
+    ``threshold``. Returns the kept polygons and scores, in the order kept."""
+    if len(polygons) == 0:
+        return polygons, scores
+    order = np.argsort(scores, kind="stable")
+    geoms = _valid(polygons[order])
+    valid = shapely.is_valid(geoms)
+    remaining = np.arange(len(order))
+    kept = []
+    while len(remaining):
+        top, remaining = remaining[-1], remaining[:-1]
+        kept.append(top)
+        if not len(remaining):
+            break
+        others = geoms[remaining]
+        inter = shapely.area(shapely.intersection(geoms[top], others))
+        union = shapely.area(shapely.union(geoms[top], others))
+        usable = valid[top] & valid[remaining]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            iou = np.where(union != 0, inter / np.where(union != 0, union, 1), 1.0)
+        iou = np.where(usable, iou, 0.0)
+        remaining = remaining[iou <= threshold]
+    index = order[np.asarray(kept)]
+    return polygons[index], scores[index]
+
+
+def fill_holes(mask: np.ndarray) -> np.ndarray:
+    """``mask`` with every region of zeros not connected to the border set (flood fill from outside)."""
+    h, w = mask.shape
+    canvas = np.zeros((h + 2, w + 2), np.uint8)
+    canvas[1:-1, 1:-1] = mask
+    cv2.floodFill(canvas, np.zeros((h + 4, w + 4), np.uint8), (0, 0), 1)
+    return (canvas[1:-1, 1:-1] == 0) | mask.astype(bool)
+
+
+def _softmax_pair(logits: np.ndarray) -> np.ndarray:
+    """Probability of the second of two logit planes (``2 x h x w``), as torch's softmax computes it."""
+    return torch.from_numpy(np.ascontiguousarray(logits)).softmax(dim=0)[1].numpy()
+
+
+def level_candidates(cls: np.ndarray, reg: np.ndarray, stride: int, text_repr_type: str = "poly",
+                     alpha: float = 1.0, beta: float = 2.0, score_thr: float = 0.3, nms_thr: float = 0.1,
+                     num_reconstr_points: int = 50) -> tuple[np.ndarray, np.ndarray]:
+    """Steps 1-3 for one level: ``M x P x 2`` polygons (input pixels) and ``M`` scores."""
+    degree = (reg.shape[0] // 2 - 1) // 2
+    k = 2 * degree + 1
+    score = _softmax_pair(cls[0:2]) ** alpha * _softmax_pair(cls[2:4]) ** beta
+    region = fill_holes(score > score_thr).astype(np.uint8)
+    contours, _ = cv2.findContours(region, cv2.RETR_TREE, cv2.CHAIN_APPROX_SIMPLE)
+    polys, scores = [], []
+    for contour in contours:
+        inside = np.zeros(region.shape, np.int8)
+        cv2.drawContours(inside, [contour], -1, 1, -1)
+        scored = score * inside
+        ys, xs = np.nonzero(scored > 0)
+        if not len(ys):
+            continue
+        c = reg[:k, ys, xs].T + 1j * reg[k:, ys, xs].T
+        c[:, degree] += xs + 1j * ys
+        points = fourier_to_points(c * stride, num_reconstr_points).astype(np.int32)
+        p, s = polygon_nms(points, scored[ys, xs].astype(np.float64), nms_thr)
+        polys.append(p)
+        scores.append(s)
+    if not polys:
+        return np.zeros((0, num_reconstr_points, 2), np.int32), np.zeros(0)
+    polys_a, scores_a = polygon_nms(np.concatenate(polys), np.concatenate(scores), nms_thr)
+    if text_repr_type == "quad":
+        polys_a = np.stack([cv2.boxPoints(cv2.minAreaRect(p.astype(np.float32))).astype(np.int32) for p in polys_a]) \
+            if len(polys_a) else np.zeros((0, 4, 2), np.int32)
+    return polys_a, scores_a
+
+
+def fcenet_post_process(
+    cls: Sequence[np.ndarray],
+    reg: Sequence[np.ndarray],
+    scale_factor: tuple[float, float] = (1.0, 1.0),
+    strides: Sequence[int] = (8, 16, 32),
+    text_repr_type: str = "poly",
+    alpha: float = 1.0,
+    beta: float = 2.0,
+    score_thr: float = 0.3,
+    nms_thr: float = 0.1,
+    num_reconstr_points: int = 50,
+) -> dict[str, list]:
+    """Text instances of one image from its per-level maps (``cls[l]`` ``4 x h_l x w_l`` logits, ``reg[l]``
+    ``2 (2k + 1) x h_l x w_l``).
+
+    Returns:
+        ``{"polygons": [P x 2 float32 (x, y)], "scores": [float]}`` in original pixels (input pixels divided by
+        ``scale_factor = (sx, sy)``); 50-point polygons, or 4-point boxes with ``text_repr_type="quad"``.
+    """
+    if text_repr_type not in ("poly", "quad"):
+        raise ValueError(f"text_repr_type must be 'poly' or 'quad', got {text_repr_type!r}")
+    found = [level_candidates(np.asarray(c, np.float32), np.asarray(r, np.float32), s, text_repr_type, alpha, beta,
+                              score_thr, nms_thr, num_reconstr_points)
+             for c, r, s in zip(cls, reg, strides)]
+    kept = [(p, s) for p, s in found if len(p)]
+    if not kept:
+        return {"polygons": [], "scores": []}
+    width = max(p.shape[1] for p, _ in kept)  # quads and polygons never mix; one width per call
+    polygons, scores = polygon_nms(np.concatenate([p for p, _ in kept]).reshape(-1, width, 2),
+                                   np.concatenate([s for _, s in kept]), nms_thr)
+    scale = np.asarray(scale_factor, np.float32)
+    return {"polygons": [(p.astype(np.float32) / scale).astype(np.float32) for p in polygons],
+            "scores": [float(s) for s in scores]}
+
+
+__all__ = ["fcenet_post_process", "level_candidates", "polygon_nms", "fourier_to_points", "fill_holes"]
