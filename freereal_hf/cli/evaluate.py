@@ -20,7 +20,7 @@ def main(argv: list[str] | None = None) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="local folder or Hub id of a trained detector")
     parser.add_argument("--dataset", default="demo:synthetic:16",
-                        help="Hub id, local folder, or demo[:synthetic|real-like][:N][:SEED] (demo:synthetic:16)")
+                        help="Hub id, local folder, or demo[:synthetic|real-like|curved][:N][:SEED] (demo:synthetic:16)")
     parser.add_argument("--split", default="test", help="dataset split (test; demo data has only 'train')")
     parser.add_argument("--long-side", type=int, help="resize the long side to this (default: the model's test scale)")
     parser.add_argument("--batch-size", type=int, default=4)

@@ -1,12 +1,15 @@
 """Deterministic demo datasets in the schema, built from installed packages only (no download).
 
-Two visibly different domains, as the pre-training story needs:
+Two visibly different domains, as the pre-training story needs, and one of curved text:
 
 - ``"synthetic"``: English words in plain fonts (DejaVu Sans / Mono) on flat or noisy backgrounds;
 - ``"real-like"``: words in Latin, Cyrillic and Greek in other fonts (DejaVu Serif, bold, oblique, STIX)
-  on crops of real photographs (scikit-image's sample photos), with perspective, blur and uneven light.
+  on crops of real photographs (scikit-image's sample photos), with perspective, blur and uneven light;
+- ``"curved"``: the synthetic look, every word bent along an arch (up or down), labelled with 14-point
+  polygons (7 points along the top, 7 along the bottom) as Total-Text and CTW1500 label curved text.
 
-Every image has word polygons (``4 x 2``, clockwise from the top-left), transcriptions, character quads
+Every image has word polygons (``4 x 2``, or ``14 x 2`` for curved words, clockwise from the top-left),
+transcriptions, character quads
 and their word index, so the demo data can stand in for SynthText (pre-training, GlyphMix's char_mode),
 for unlabeled real data (labels dropped) and for a labeled fine-tuning set. They are the default data of
 every command when no dataset is given, and the fixtures of the tests.
@@ -32,7 +35,7 @@ from PIL import Image, ImageDraw, ImageFont
 from .records import encode_png
 from .schema import FEATURES
 
-DOMAINS = ("synthetic", "real-like")
+DOMAINS = ("synthetic", "real-like", "curved")
 
 ENGLISH = ("open", "street", "coffee", "market", "hotel", "exit", "station", "garden", "bakery", "river",
            "north", "school", "museum", "pizza", "bank", "taxi", "metro", "books", "music", "sale", "city",
@@ -72,7 +75,8 @@ def _photo(name: str) -> np.ndarray:
 
 @dataclass
 class DemoSample:
-    """One rendered image: ``image`` ``H x W x 3`` uint8 RGB; ``polygons`` ``N x 4 x 2`` and ``char_quads``
+    """One rendered image: ``image`` ``H x W x 3`` uint8 RGB; ``polygons`` ``N x P x 2`` (P = 4, or 14 for the
+    curved domain) and ``char_quads``
     ``M x 4 x 2`` float32 ``(x, y)``; ``char_word`` ``M`` ints; ``stroke_mask`` ``H x W`` bool, the true glyph
     pixels (what GlyphMix's masks estimate)."""
 
@@ -85,7 +89,7 @@ class DemoSample:
 
 
 def _background(rng: np.random.Generator, domain: str, h: int, w: int) -> np.ndarray:
-    if domain == "synthetic":
+    if domain in ("synthetic", "curved"):
         colour = rng.integers(0, 256, 3)
         image = np.broadcast_to(colour, (h, w, 3)).astype(np.float32)
         if rng.random() < 0.5:
@@ -109,10 +113,58 @@ def _text_colour(rng: np.random.Generator, region: np.ndarray) -> tuple[int, int
 
 
 def _words(rng: np.random.Generator, domain: str, n: int) -> list[str]:
-    if domain == "synthetic":
+    if domain in ("synthetic", "curved"):
         return [str(ENGLISH[i]) for i in rng.integers(0, len(ENGLISH), n)]
     pools = (ENGLISH, CYRILLIC, GREEK)
     return [str(p[rng.integers(len(p))]) for p in (pools[i] for i in rng.integers(0, 3, n))]
+
+
+class _Arch:
+    """A word's bend: the vertical offset ``amplitude * sin(pi * t)`` (``t`` = 0..1 along the word's width, so
+    the word arches up for a negative amplitude and sags for a positive one); ``up``/``down``: room it needs."""
+
+    amplitude: float
+    width: float
+
+    @classmethod
+    def flat(cls) -> "_Arch":
+        return cls(0.0, 1.0)
+
+    def __init__(self, rng: np.random.Generator | float, width: float, height: float = 0.0) -> None:
+        if isinstance(rng, np.random.Generator):
+            self.amplitude = float(rng.uniform(0.35, 0.8) * height * rng.choice([-1.0, 1.0]))
+        else:
+            self.amplitude = float(rng)
+        self.width = float(max(width, 1.0))
+
+    @property
+    def up(self) -> int:
+        return int(np.ceil(max(0.0, -self.amplitude)))
+
+    @property
+    def down(self) -> int:
+        return int(np.ceil(max(0.0, self.amplitude)))
+
+    def __call__(self, dx: float | np.ndarray) -> float | np.ndarray:
+        """Offset (pixels, +y down) at ``dx`` pixels right of the word's left edge."""
+        return self.amplitude * np.sin(np.pi * np.clip(np.asarray(dx, np.float64) / self.width, 0.0, 1.0))
+
+
+def _draw_bent(canvas: Image.Image, mask_img: Image.Image, at: tuple[int, int], word: str,
+               font: ImageFont.FreeTypeFont, colour: tuple[int, int, int], bend: _Arch, left: float) -> None:
+    """Draws ``word`` at ``at`` with every column shifted down by ``bend`` (anti-aliased, via ``cv2.remap``)."""
+    w, h = canvas.size
+    layer = Image.new("L", (w, h), 0)
+    ImageDraw.Draw(layer).text(at, word, font=font, fill=255)
+    xs = np.arange(w, dtype=np.float32)
+    map_x = np.broadcast_to(xs, (h, w)).copy()
+    map_y = np.arange(h, dtype=np.float32)[:, None] - np.asarray(bend(xs - left), np.float32)[None, :]
+    alpha = cv2.remap(np.asarray(layer), map_x, map_y, cv2.INTER_LINEAR, borderValue=0).astype(np.float32) / 255
+    image = np.asarray(canvas).astype(np.float32)
+    image = image * (1 - alpha[..., None]) + np.float32(colour) * alpha[..., None]
+    canvas.paste(Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)))
+    mask = np.maximum(np.asarray(mask_img), (alpha * 255).astype(np.uint8))
+    mask_img.paste(Image.fromarray(mask))
 
 
 def render_sample(rng: np.random.Generator, domain: str = "synthetic", size: tuple[int, int] = (256, 256),
@@ -125,13 +177,15 @@ def render_sample(rng: np.random.Generator, domain: str = "synthetic", size: tup
     canvas = Image.fromarray(image)
     mask_img = Image.new("L", (w, h), 0)
     draw, mask_draw = ImageDraw.Draw(canvas), ImageDraw.Draw(mask_img)
-    fonts = SYNTHETIC_FONTS if domain == "synthetic" else REAL_FONTS
+    fonts = REAL_FONTS if domain == "real-like" else SYNTHETIC_FONTS
     occupied = np.zeros((h, w), bool)
-    margin = 4 if domain == "synthetic" else max(4, min(h, w) // 16)  # the perspective moves words outwards
+    margin = max(4, min(h, w) // 16) if domain == "real-like" else 4  # the perspective moves words outwards
     polygons, texts, quads, char_word = [], [], [], []
     for word in _words(rng, domain, int(rng.integers(1, max_words + 1))):
         font = _font(fonts[rng.integers(len(fonts))], int(rng.integers(max(14, h // 14), max(22, h // 7))))
         x0, y0, x1, y1 = font.getbbox(word)
+        bend = _Arch(rng, x1 - x0, y1 - y0) if domain == "curved" else _Arch.flat()
+        y0, y1 = y0 - bend.up, y1 + bend.down  # the placement box holds the bent word
         if x1 - x0 + 2 * margin > w or y1 - y0 + 2 * margin > h:
             continue
         for _ in range(20):  # place without overlapping earlier words (with a margin)
@@ -144,21 +198,34 @@ def render_sample(rng: np.random.Generator, domain: str = "synthetic", size: tup
             continue
         occupied[box] = True
         colour = _text_colour(rng, image[box])
-        draw.text((x, y), word, font=font, fill=colour)
-        mask_draw.text((x, y), word, font=font, fill=255)
+        y0, y1 = y0 + bend.up, y1 - bend.down  # the word's own box again
+        left = x + x0
+        if bend.amplitude:
+            _draw_bent(canvas, mask_img, (x, y), word, font, colour, bend, left)
+        else:
+            draw.text((x, y), word, font=font, fill=colour)
+            mask_draw.text((x, y), word, font=font, fill=255)
         index = len(polygons)
         for i, ch in enumerate(word):
             ox = x + font.getlength(word[:i])
             cx0, cy0, cx1, cy1 = font.getbbox(ch)
             if cx1 <= cx0 or cy1 <= cy0:
                 continue
-            quads.append([[ox + cx0, y + cy0], [ox + cx1, y + cy0], [ox + cx1, y + cy1], [ox + cx0, y + cy1]])
+            a, b = bend(ox + cx0 - left), bend(ox + cx1 - left)
+            quads.append([[ox + cx0, y + cy0 + a], [ox + cx1, y + cy0 + b], [ox + cx1, y + cy1 + b],
+                          [ox + cx0, y + cy1 + a]])
             char_word.append(index)
-        polygons.append([[x + x0, y + y0], [x + x1, y + y0], [x + x1, y + y1], [x + x0, y + y1]])
+        if bend.amplitude:
+            xs = np.linspace(x + x0, x + x1, 7)
+            offsets = [bend(v - left) for v in xs]
+            polygons.append([[v, y + y0 + o] for v, o in zip(xs, offsets)]
+                            + [[v, y + y1 + o] for v, o in zip(xs[::-1], offsets[::-1])])
+        else:
+            polygons.append([[x + x0, y + y0], [x + x1, y + y0], [x + x1, y + y1], [x + x0, y + y1]])
         texts.append(word)
     image = np.asarray(canvas).copy()
     stroke = np.asarray(mask_img) > 127
-    polygons = np.asarray(polygons, np.float32).reshape(-1, 4, 2)
+    polygons = np.asarray(polygons, np.float32).reshape(-1, 14 if domain == "curved" else 4, 2)
     quads = np.asarray(quads, np.float32).reshape(-1, 4, 2)
     if domain == "real-like":
         image, stroke, polygons, quads = _real_look(rng, image, stroke, polygons, quads)

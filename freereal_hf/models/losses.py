@@ -39,16 +39,6 @@ def balanced_bce_with_logits(
     return _ohem_balanced(loss, target, mask, negative_ratio, eps)
 
 
-def balanced_bce(prob: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, negative_ratio: float = 3.0,
-                 eps: float = 1e-6) -> torch.Tensor:
-    """:func:`balanced_bce_with_logits` on probabilities (MMOCR's ``MaskedBalancedBCELoss``, FCENet's text
-    region): torch's BCE clamps ``log`` at -100, so a saturated wrong pixel costs 100 and passes no gradient,
-    unlike the logit form. Computed in float32, outside autocast."""
-    with torch.autocast(prob.device.type, enabled=False):
-        loss = F.binary_cross_entropy(prob.float(), target.float(), reduction="none")
-    return _ohem_balanced(loss, target.float(), mask.float(), negative_ratio, eps)
-
-
 def masked_dice(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Dice loss over the whole batch at once: ``1 - 2 sum(p g) / (sum p + sum g + eps)`` on masked maps."""
     pred, target = pred * mask, target * mask

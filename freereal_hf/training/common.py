@@ -18,6 +18,7 @@ from torch.optim.lr_scheduler import LambdaLR
 logger = logging.getLogger("freereal_hf.training")
 
 DEMO_PREFIX = "demo"
+DEMO_DOMAINS = ("synthetic", "real-like", "curved")  # freereal_hf.data.demo.DOMAINS (imported lazily there)
 
 
 class UsageError(ValueError):
@@ -127,12 +128,12 @@ def parse_demo_spec(spec: str) -> dict[str, Any] | None:
     out: dict[str, Any] = {"domain": "synthetic", "num_images": 16, "seed": 0}
     numbers = iter(("num_images", "seed"))
     for part in parts[1:]:
-        if part in ("synthetic", "real-like"):
+        if part in DEMO_DOMAINS:
             out["domain"] = part
             continue
         name = next(numbers, None)
         if name is None or not part.isdigit():
-            raise ValueError(f"cannot read demo dataset spec {spec!r}: use demo[:synthetic|real-like][:N][:SEED]")
+            raise ValueError(f"cannot read demo dataset spec {spec!r}: use demo[:synthetic|real-like|curved][:N][:SEED]")
         out[name] = int(part)
     return out
 
@@ -155,7 +156,7 @@ def load_text_dataset(spec: str, split: str = "train", streaming: bool = False, 
     path = Path(spec).expanduser()
     if path.is_file():
         raise UsageError(f"dataset {spec!r} is a file; give a freereal-prepare folder, a Hub-like dataset folder, "
-                         f"a Hub id or demo[:synthetic|real-like][:N][:SEED]")
+                         f"a Hub id or demo[:synthetic|real-like|curved][:N][:SEED]")
     if (path.exists() or spec.startswith((".", "/", "~")) or spec.count("/") > 1) and not path.is_dir():
         raise UsageError(f"dataset {spec!r}: no such folder")
     try:

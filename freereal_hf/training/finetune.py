@@ -34,7 +34,7 @@ class FinetuneArguments:
     output_dir: str = field(default="outputs/finetune", metadata={"help": "checkpoints, logs and final/ go here"})
     model: str = field(default="dbnet_r18", metadata={"help": "preset name, local folder or Hub id"})
     train_dataset: str = field(default="demo:synthetic:16",
-                               metadata={"help": "Hub id, local folder, or demo[:synthetic|real-like][:N][:SEED]"})
+                               metadata={"help": "Hub id, local folder, or demo[:synthetic|real-like|curved][:N][:SEED]"})
     train_split: str = "train"
     eval_dataset: str | None = field(default=None, metadata={"help": "default: the training set"})
     eval_split: str = "test"

@@ -57,7 +57,7 @@ class PretrainArguments:
     model: str = field(default="dbnet_r18", metadata={"help": "preset name, local folder or Hub id"})
     synthetic_dataset: str = field(default=DEMO_SYNTHETIC, metadata={
         "help": "labeled synthetic data with character boxes (SynthText schema): Hub id, local folder or "
-                "demo[:synthetic|real-like][:N][:SEED]"})
+                "demo[:synthetic|real-like|curved][:N][:SEED]"})
     synthetic_split: str = "train"
     real_datasets: list[str] = field(default_factory=lambda: [DEMO_REAL], metadata={
         "help": "unlabeled real data, one or more Hub ids / local folders / demo specs"})

@@ -19,7 +19,7 @@ from transformers.utils import ModelOutput
 
 from ..backbones import build_resnet_backbone
 from ..base import MapKind, TargetMap, TargetSpec, TextDetectionPreTrainedModel
-from ..losses import balanced_bce
+from ..losses import balanced_bce_with_logits
 from ..necks import FPN
 from .configuration_fcenet import FCENetConfig
 from .postprocess_fcenet import fcenet_post_process
@@ -50,7 +50,8 @@ class FCENetOutput(ModelOutput):
     Args:
         loss: ``loss_text + loss_center + loss_reg_x + loss_reg_y`` (when labels are given), each summed over
             the three levels.
-        loss_text: OHEM-balanced BCE of the text region.
+        loss_text: OHEM-balanced BCE of the text region (from the logit difference: MMOCR's value wherever its
+            float32 probability is not exactly 0 or 1, and a gradient where MMOCR's would die).
         loss_center: BCE of the centre region inside the text, plus half of it outside (MMOCR applies
             BCE-with-logits to the softmax probability here; kept, see ``docs/method.md``).
         loss_reg_x / loss_reg_y: smooth L1 between the ``num_sample`` points of the predicted and the target
@@ -164,8 +165,10 @@ class FCENetForTextDetection(TextDetectionPreTrainedModel):
         for cls, reg, s in zip(outputs.cls_res, outputs.reg_res, STRIDES):
             tr, tcl = labels[f"text_s{s}"].to(cls), labels[f"center_s{s}"].to(cls)
             train, fourier = labels[f"mask_s{s}"].to(cls), labels[f"fourier_s{s}"].to(reg)
-            parts["loss_text"] = parts["loss_text"] + balanced_bce(torch.softmax(cls[:, 0:2], dim=1)[:, 1], tr, train,
-                                                                   cfg.negative_ratio)
+            # MMOCR takes BCE of the softmax probability; the same value from the logit difference (the softmax of
+            # a pair is the sigmoid of the difference), without the dead gradient of a saturated probability
+            parts["loss_text"] = parts["loss_text"] + balanced_bce_with_logits(cls[:, 1] - cls[:, 0], tr, train,
+                                                                               cfg.negative_ratio)
             p_center = torch.softmax(cls[:, 2:4], dim=1)[:, 1]
             tr_train = tr * train
             parts["loss_center"] = parts["loss_center"] + _masked_bce(p_center, tcl, tr_train) \

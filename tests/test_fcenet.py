@@ -1,0 +1,125 @@
+"""FCENet beyond the MMOCR comparison: presets and their checks, the Fourier round trip, bad polygons, curved demo
+data, and remote code (a Hub repo that loads and post-processes without freereal_hf installed)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import torch
+from huggingface_hub.errors import StrictDataclassClassValidationError
+from shapely.geometry import Polygon
+
+from freereal_hf import FCENetConfig, FCENetForTextDetection, config_from_preset
+from freereal_hf.data.demo import demo_records, render_sample
+from freereal_hf.models.fcenet.postprocess_fcenet import fourier_to_points, polygon_nms
+from freereal_hf.models.fcenet.targets_fcenet import fourier_signature
+
+
+def test_presets_follow_mmocrs_three_configs():
+    ic15, ctw, total = (config_from_preset(n) for n in ("fcenet_r50", "fcenet_r50_dcnv2", "fcenet_r50_totaltext"))
+    assert (ic15.text_repr_type, ic15.alpha, ic15.beta, ic15.norm_eval, any(ic15.dcn_stages)) == \
+        ("quad", 1.2, 1.0, False, False)
+    assert (ctw.text_repr_type, ctw.alpha, ctw.beta, ctw.norm_eval, ctw.dcn_stages, ctw.deform_groups) == \
+        ("poly", 1.0, 2.0, True, [False, True, True, True], 2)
+    assert ctw.level_proportion_range == [[0, 0.25], [0.2, 0.65], [0.55, 1.0]]
+    assert total.test_scale == [1280, 960] and ic15.test_scale == [2260, 2260] and ctw.test_scale == [1080, 736]
+    assert ic15.backbone_config.out_indices == [2, 3, 4]  # C3..C5
+    for bad, message in (({"level_strides": [4, 8, 16]}, "strides"), ({"text_repr_type": "circle"}, "text_repr_type"),
+                         ({"level_proportion_range": [[0.5, 0.2], [0.3, 0.7], [0.6, 1.0]]}, "level_proportion_range")):
+        with pytest.raises(StrictDataclassClassValidationError, match=message):
+            FCENetConfig(**bad)
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    pa, pb = Polygon(a).buffer(0), Polygon(b).buffer(0)
+    return pa.intersection(pb).area / pa.union(pb).area
+
+
+def test_fourier_signature_reconstructs_curved_text():
+    """Degree 5 describes a curved band closely: the 50 reconstructed points cover the band (IoU > 0.9), and the
+    contour runs clockwise in image coordinates (positive shoelace area with y down)."""
+    xs = np.linspace(0, 160, 7)
+    ys = 40 + 25 * np.sin(np.linspace(0, np.pi, 7))
+    band = np.concatenate([np.stack([xs, ys - 12], 1), np.stack([xs[::-1], ys[::-1] + 12], 1)])
+    signature = fourier_signature(band, 5)
+    points = fourier_to_points((signature[:, 0] + 1j * signature[:, 1])[None], 50)[0]
+    assert _iou(points, band) > 0.9
+    x, y = points[:, 0], points[:, 1]
+    assert np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1)) > 0
+    assert fourier_signature(np.array([[5.0, 5.0]] * 4), 5) is None  # a collapsed outline has no signature
+
+
+def test_polygon_nms_keeps_the_best_of_overlapping_polygons():
+    square = np.array([[0, 0], [10, 0], [10, 10], [0, 10]], np.float64)
+    polys = np.stack([square, square + 1, square + 30, square + [0, 0.5]])
+    kept, scores = polygon_nms(polys, np.array([0.5, 0.9, 0.4, 0.9]), 0.1)
+    # equal scores: the later one wins (MMOCR's stable sort, last first); the far square survives
+    np.testing.assert_array_equal(kept[0], square + [0, 0.5])
+    assert scores.tolist() == [0.9, 0.4] and len(kept) == 2
+
+
+def test_bad_polygons_become_ignored_not_a_crash():
+    model = FCENetForTextDetection(config_from_preset("fcenet_r50"))
+    polygons = [np.array([[10, 10], [90, 10], [90, 40], [10, 40]], np.float32),  # good
+                np.array([[50.2, 50.7]] * 4, np.float32),  # collapses to one pixel: MMOCR would crash
+                np.array([[100, 100], [140, 100], [120, 130]], np.float32),  # a triangle has no head and tail
+                np.zeros((0, 2), np.float32)]  # empty
+    targets = model.build_targets(polygons, [False] * 4, (160, 192))
+    assert targets["text_s16"].sum() > 0 and targets["center_s16"].sum() > 0  # 80 x 30 of 160 rows: level P4
+    assert targets["mask_s8"][13:16, 13:17].min() == 0  # the triangle is ignored, not trained on
+    assert targets["text_s8"][13:16, 13:17].max() == 0
+
+
+def test_curved_demo_domain_has_14_point_polygons_around_its_strokes():
+    sample = render_sample(np.random.default_rng([0, 2, 1]), "curved")
+    assert sample.polygons.shape[1:] == (14, 2) and len(sample.polygons) >= 1
+    ys = sample.polygons[:, :7, 1]  # the top line bends: its middle leaves the line through its ends
+    bow = np.abs(ys[:, 3] - (ys[:, 0] + ys[:, 6]) / 2)
+    assert (bow > 2).all(), bow
+    text = np.zeros(sample.image.shape[:2], np.uint8)
+    import cv2
+
+    cv2.fillPoly(text, [p.astype(np.int32) for p in sample.polygons], 1)
+    inside = text[sample.stroke_mask].mean()
+    assert inside > 0.97, inside  # the strokes lie inside their curved polygons
+    records = demo_records("curved", 2, seed=3)
+    assert len(records[0]["polygons"][0]) == 14 and records[0]["key"].startswith("demo-curved-3-")
+    assert demo_records("synthetic", 1)[0]["polygons"] == demo_records("synthetic", 1)[0]["polygons"]
+
+
+def test_remote_code_loads_and_post_processes_without_the_package(tmp_path):
+    torch.manual_seed(0)
+    model = FCENetForTextDetection(config_from_preset("fcenet_r50_dcnv2", neck_channels=32)).eval()
+    FCENetForTextDetection.register_for_auto_class("AutoModel")
+    try:
+        model.save_pretrained(tmp_path / "repo")
+    finally:
+        FCENetForTextDetection._auto_class = None
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        out = model(x)
+    torch.save(x, tmp_path / "x.pt")
+    torch.save(torch.cat([c.flatten() for c in out.cls_res + out.reg_res]), tmp_path / "expected.pt")
+    code = textwrap.dedent(f"""
+        import sys
+        sys.modules["freereal_hf"] = None  # as on a machine where the package is not installed
+        import torch
+        from transformers import AutoModel
+        model = AutoModel.from_pretrained({str(tmp_path / 'repo')!r}, trust_remote_code=True).eval()
+        assert "freereal_hf" not in type(model).__module__, type(model).__module__
+        with torch.no_grad():
+            out = model(torch.load({str(tmp_path / 'x.pt')!r}))
+        got = torch.cat([c.flatten() for c in out.cls_res + out.reg_res])
+        assert torch.equal(got, torch.load({str(tmp_path / 'expected.pt')!r})), "outputs differ"
+        result = model.post_process(out, [(1.0, 1.0)])[0]
+        print("ok", sorted(result))
+    """)
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip() == "ok ['polygons', 'scores']"
