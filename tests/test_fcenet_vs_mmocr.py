@@ -115,9 +115,10 @@ def test_targets_equal_mmocr(seed, preset, mmocr):
     assert any((m["mask"] == 0).any() for m in ours)
 
 
-def fce_maps(seed: int, height: int, width: int, count: int) -> tuple[list, list]:
-    """FCENet-like raw outputs per level: logits over random polygons' text and centre regions with noise, and
-    their Fourier maps with noise (so that neighbouring pixels propose slightly different contours)."""
+def fce_maps(seed: int, height: int, width: int, count: int, noise: float = 0.8) -> tuple[list, list]:
+    """FCENet-like raw outputs per level: logits over random polygons' text and centre regions with ``noise``
+    (standard deviation; 0.8 makes spurious blobs too), and their Fourier maps with noise (so that neighbouring
+    pixels propose slightly different contours)."""
     from freereal_hf.models.fcenet.modeling_fcenet import STRIDES
 
     rng = np.random.default_rng(seed)
@@ -127,7 +128,7 @@ def fce_maps(seed: int, height: int, width: int, count: int) -> tuple[list, list
     for maps, _ in zip(levels, STRIDES):
         pair = [np.where(maps[m] > 0, rng.uniform(0.5, 4.0), rng.uniform(-4.0, -0.5)) for m in ("text", "center")]
         c = np.stack([np.zeros_like(pair[0]), pair[0], np.zeros_like(pair[1]), pair[1]])
-        cls.append((c + rng.normal(0, 0.8, c.shape)).astype(np.float32))
+        cls.append((c + rng.normal(0, noise, c.shape)).astype(np.float32))
         reg.append((maps["fourier"] + rng.normal(0, 0.05, maps["fourier"].shape)).astype(np.float32))
     return cls, reg
 

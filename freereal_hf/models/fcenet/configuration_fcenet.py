@@ -42,6 +42,8 @@ class FCENetConfig(DetectorConfigMixin, PreTrainedConfig):
         resample_step, center_region_shrink_ratio: text centre region targets (TextSnake's).
         num_sample: points of the polygons compared by the regression loss; negative_ratio: OHEM of the text
             region loss.
+        center_loss: ``"mmocr"`` (MMOCR's: BCE-with-logits applied to the softmax probability) or ``"bce"`` (BCE of
+            the logit difference, the paper's cross-entropy; see ``docs/method.md``).
         text_repr_type, alpha, beta, score_thr, nms_thr, num_reconstr_points: post-processing (MMOCR's
             ``FCEPostprocessor``: score = ``p_text^alpha * p_center^beta``).
         pseudo_confidence: teacher pixels whose text-region confidence ``max(p, 1 - p)`` is below this get
@@ -71,6 +73,7 @@ class FCENetConfig(DetectorConfigMixin, PreTrainedConfig):
     center_region_shrink_ratio: float = 0.3
     num_sample: int = 50
     negative_ratio: float = 3.0
+    center_loss: str = "mmocr"
     text_repr_type: str = "quad"
     alpha: float = 1.2
     beta: float = 1.0
@@ -90,6 +93,8 @@ class FCENetConfig(DetectorConfigMixin, PreTrainedConfig):
     def validate_architecture(self):
         """Checks the fields that have a fixed set of values or must agree with each other."""
         self.check_choices()
+        if self.center_loss not in ("mmocr", "bce"):
+            raise ValueError(f"center_loss must be 'mmocr' or 'bce', got {self.center_loss!r}")
         if len(self.dcn_stages) != 4:
             raise ValueError(f"dcn_stages needs one flag per ResNet stage (4), got {self.dcn_stages}")
         if self.level_strides != [8, 16, 32]:

@@ -169,10 +169,11 @@ class FCENetForTextDetection(TextDetectionPreTrainedModel):
             # a pair is the sigmoid of the difference), without the dead gradient of a saturated probability
             parts["loss_text"] = parts["loss_text"] + balanced_bce_with_logits(cls[:, 1] - cls[:, 0], tr, train,
                                                                                cfg.negative_ratio)
-            p_center = torch.softmax(cls[:, 2:4], dim=1)[:, 1]
+            # "mmocr": BCE-with-logits of the softmax probability (MMOCR's); "bce": of the logit difference
+            center = torch.softmax(cls[:, 2:4], dim=1)[:, 1] if cfg.center_loss == "mmocr" else cls[:, 3] - cls[:, 2]
             tr_train = tr * train
-            parts["loss_center"] = parts["loss_center"] + _masked_bce(p_center, tcl, tr_train) \
-                + 0.5 * _masked_bce(p_center, tcl, 1 - tr_train)
+            parts["loss_center"] = parts["loss_center"] + _masked_bce(center, tcl, tr_train) \
+                + 0.5 * _masked_bce(center, tcl, 1 - tr_train)
             on = tr_train > 0
             if on.any():
                 weight = ((tr[on] + tcl[on]) / 2 * train[on])[:, None]

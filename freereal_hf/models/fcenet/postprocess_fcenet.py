@@ -14,7 +14,9 @@ the pixel):
 4. NMS over the three levels together; polygons are divided by the scale factor.
 
 The NMS is MMOCR's (invalid polygons repaired with ``buffer(0)``, a multipolygon replaced by its convex hull,
-an empty union counting as IoU 1), computed with shapely's vectorised operations.
+an empty union counting as IoU 1), computed with shapely's vectorised intersections; the union's area is
+``A + B - intersection`` (MMOCR builds the union), and polygons whose bounding boxes are apart are not compared
+(their IoU is 0).
 """
 
 from __future__ import annotations
@@ -58,6 +60,9 @@ def polygon_nms(polygons: np.ndarray, scores: np.ndarray, threshold: float) -> t
     order = np.argsort(scores, kind="stable")
     geoms = _valid(polygons[order])
     valid = shapely.is_valid(geoms)
+    bounds = shapely.bounds(geoms)  # NaN for empty polygons: they never overlap a box, and are compared below
+    empty = shapely.is_empty(geoms)
+    areas = shapely.area(geoms)
     remaining = np.arange(len(order))
     kept = []
     while len(remaining):
@@ -65,13 +70,18 @@ def polygon_nms(polygons: np.ndarray, scores: np.ndarray, threshold: float) -> t
         kept.append(top)
         if not len(remaining):
             break
-        others = geoms[remaining]
-        inter = shapely.area(shapely.intersection(geoms[top], others))
-        union = shapely.area(shapely.union(geoms[top], others))
-        usable = valid[top] & valid[remaining]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            iou = np.where(union != 0, inter / np.where(union != 0, union, 1), 1.0)
-        iou = np.where(usable, iou, 0.0)
+        b, others = bounds[top], bounds[remaining]
+        # IoU is 0 (kept) for boxes apart; only polygons whose boxes touch, or empty ones, need shapely
+        near = ~((others[:, 0] > b[2]) | (others[:, 2] < b[0]) | (others[:, 1] > b[3]) | (others[:, 3] < b[1]))
+        near |= empty[remaining] | empty[top]
+        iou = np.zeros(len(remaining))
+        if near.any():
+            close = remaining[near]
+            inter = shapely.area(shapely.intersection(geoms[top], geoms[close]))
+            union = areas[top] + areas[close] - inter  # the union's area, without building the union
+            with np.errstate(divide="ignore", invalid="ignore"):
+                value = np.where(union != 0, inter / np.where(union != 0, union, 1), 1.0)
+            iou[near] = np.where(valid[top] & valid[close], value, 0.0)
         remaining = remaining[iou <= threshold]
     index = order[np.asarray(kept)]
     return polygons[index], scores[index]
