@@ -42,8 +42,10 @@ class FCENetConfig(DetectorConfigMixin, PreTrainedConfig):
         resample_step, center_region_shrink_ratio: text centre region targets (TextSnake's).
         num_sample: points of the polygons compared by the regression loss; negative_ratio: OHEM of the text
             region loss.
-        center_loss: ``"mmocr"`` (MMOCR's: BCE-with-logits applied to the softmax probability) or ``"bce"`` (BCE of
-            the logit difference, the paper's cross-entropy; see ``docs/method.md``).
+        center_loss: ``"bce"`` (BCE of the logit difference, the paper's cross-entropy; the default) or ``"mmocr"``
+            (MMOCR's: BCE-with-logits applied to the softmax probability, whose gradient dies once the centre
+            probability saturates; trained from scratch it never learned the centre region here, see
+            ``docs/method.md``).
         text_repr_type, alpha, beta, score_thr, nms_thr, num_reconstr_points: post-processing (MMOCR's
             ``FCEPostprocessor``: score = ``p_text^alpha * p_center^beta``).
         pseudo_confidence: teacher pixels whose text-region confidence ``max(p, 1 - p)`` is below this get
@@ -73,7 +75,7 @@ class FCENetConfig(DetectorConfigMixin, PreTrainedConfig):
     center_region_shrink_ratio: float = 0.3
     num_sample: int = 50
     negative_ratio: float = 3.0
-    center_loss: str = "mmocr"
+    center_loss: str = "bce"
     text_repr_type: str = "quad"
     alpha: float = 1.2
     beta: float = 1.0
