@@ -40,6 +40,19 @@ def reference_python() -> str:
     return proc.stdout.strip().splitlines()[-1]
 
 
+_INFERENCER = r"""
+import json, sys
+sys.path.insert(0, sys.argv[3])
+import mmocr_lite
+from mmocr.utils import register_all_modules
+register_all_modules(); mmocr_lite.install()
+from mmocr.apis import TextDetInferencer
+result = TextDetInferencer(weights=sys.argv[1], device="cpu")(sys.argv[2], return_vis=False)["predictions"][0]
+print(json.dumps({"polygons": [list(map(float, p)) for p in result["polygons"]],
+                  "scores": list(map(float, result["scores"]))}))
+"""
+
+
 class MMOCR:
     """Calls ``mmocr_ref.py`` subcommands; arrays travel as .npy/.npz files in ``workdir``."""
 
@@ -120,6 +133,12 @@ class MMOCR:
         info = self.run("postprocess", "--model", model, "--input", str(inp), "--meta", str(meta),
                         "--out", str(out), "--repeat", str(repeat))
         return json.loads(out.read_text()), info["seconds_min"]
+
+    def inferencer(self, weights: Path, image: Path) -> dict:
+        """MMOCR's ``TextDetInferencer(weights=...)`` alone (no config file) on one image file ->
+        ``{"polygons": [flat lists], "scores": [...]}``."""
+        out = self.python_code(_INFERENCER, str(weights), str(image), str(tool_dir()))
+        return json.loads(out.strip().splitlines()[-1])
 
     def hmean(self, cases: list, strategy: str = "vanilla") -> dict:
         inp = self._path(".json")

@@ -66,24 +66,8 @@ def test_ours_to_mmocr_checkpoint_same_maps(variant, mmocr, tmp_path):
         assert np.abs(ours[key] - reference[key]).max() <= 1e-4, key
 
 
-INFERENCER = r"""
-import json, sys
-sys.path.insert(0, sys.argv[3])
-import mmocr_lite
-from mmocr.utils import register_all_modules
-register_all_modules(); mmocr_lite.install()
-from mmocr.apis import TextDetInferencer
-result = TextDetInferencer(weights=sys.argv[1], device="cpu")(sys.argv[2], return_vis=False)["predictions"][0]
-print(json.dumps({"polygons": [list(map(float, p)) for p in result["polygons"]], "scores": list(map(float, result["scores"]))}))
-"""
-
-
 def test_converted_checkpoint_runs_in_mmocr_inferencer_alone(mmocr, tmp_path):
     """The exported file carries its MMOCR config: MMOCR's inferencer needs nothing else, and finds what we find."""
-    import json
-
-    from mmocr_reference import tool_dir
-
     torch.manual_seed(0)
     model = DBNetForTextDetection(config_from_preset("dbnet_r18")).eval()
     with torch.no_grad():  # a head that fires on bright pixels, so that there is text to find
@@ -92,8 +76,7 @@ def test_converted_checkpoint_runs_in_mmocr_inferencer_alone(mmocr, tmp_path):
     image = np.zeros((120, 200, 3), np.uint8)
     cv2.rectangle(image, (30, 40), (170, 80), (255, 255, 255), -1)
     cv2.imwrite(str(tmp_path / "img.png"), image)
-    reference = json.loads(mmocr.python_code(INFERENCER, str(tmp_path / "model.pth"), str(tmp_path / "img.png"),
-                                             str(tool_dir())).strip().splitlines()[-1])
+    reference = mmocr.inferencer(tmp_path / "model.pth", tmp_path / "img.png")
     processor = TextDetectionImageProcessor.for_config(model.config)
     inputs = processor(cv2.cvtColor(image, cv2.COLOR_BGR2RGB))
     with torch.no_grad():

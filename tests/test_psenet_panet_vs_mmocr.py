@@ -181,24 +181,10 @@ def test_loss_equals_mmocr_module_loss(preset, mmocr, tmp_path):
         assert reference[key] > 0, key  # the case exercises every part
 
 
-INFERENCER = r"""
-import json, sys
-sys.path.insert(0, sys.argv[3])
-import mmocr_lite
-from mmocr.utils import register_all_modules
-register_all_modules(); mmocr_lite.install()
-from mmocr.apis import TextDetInferencer
-result = TextDetInferencer(weights=sys.argv[1], device="cpu")(sys.argv[2], return_vis=False)["predictions"][0]
-print(json.dumps({"polygons": [list(map(float, p)) for p in result["polygons"]], "scores": list(map(float, result["scores"]))}))
-"""
-
-
 @pytest.mark.parametrize("preset", ["psenet_r50_ctw1500", "panet_r18"])
 def test_exported_checkpoint_runs_in_mmocr_inferencer_alone(preset, mmocr, tmp_path):
     """The exported .pth carries its MMOCR config: MMOCR's inferencer needs nothing else and finds what we find."""
     from transformers import AutoModel
-
-    from mmocr_reference import tool_dir
 
     torch.manual_seed(0)
     config = config_from_preset(preset, test_scale=[320, 320]) if preset.startswith("psenet") else \
@@ -211,8 +197,7 @@ def test_exported_checkpoint_runs_in_mmocr_inferencer_alone(preset, mmocr, tmp_p
     hf_to_mmocr(model, tmp_path / "model.pth")
     image = np.full((120, 200, 3), 90, np.uint8)
     cv2.imwrite(str(tmp_path / "img.png"), image)
-    reference = json.loads(mmocr.python_code(INFERENCER, str(tmp_path / "model.pth"), str(tmp_path / "img.png"),
-                                             str(tool_dir())).strip().splitlines()[-1])
+    reference = mmocr.inferencer(tmp_path / "model.pth", tmp_path / "img.png")
     processor = TextDetectionImageProcessor.for_config(model.config)
     inputs = processor(image[..., ::-1].copy())
     with torch.no_grad():
