@@ -63,6 +63,25 @@ def test_polygon_nms_keeps_the_best_of_overlapping_polygons():
     assert scores.tolist() == [0.9, 0.4] and len(kept) == 2
 
 
+def test_non_finite_outputs_propose_nothing():
+    """A pixel with NaN or infinite coefficients proposes no polygon; NaN scores find no text."""
+    from freereal_hf.models.fcenet import fcenet_post_process
+
+    cls = [np.full((4, h, w), -5.0, np.float32) for h, w in ((16, 16), (8, 8), (4, 4))]
+    reg = [np.zeros((22, h, w), np.float32) for h, w in ((16, 16), (8, 8), (4, 4))]
+    cls[0][1, 4:8, 4:8] = cls[0][3, 4:8, 4:8] = 5.0  # one confident blob at stride 8
+    reg[0][6, 4:8, 4:8] = 6.0  # a circle of radius 6 level pixels around each pixel: one after NMS
+    clean = fcenet_post_process(cls, reg, text_repr_type="poly")
+    assert len(clean["polygons"]) == 1
+    reg[0][0, 4:6, 4:8] = np.nan
+    reg[0][1, 6, 4:8] = np.inf
+    assert len(fcenet_post_process(cls, reg, text_repr_type="poly")["polygons"]) == 1  # from the finite pixels
+    reg[0][0, 4:8, 4:8] = np.nan
+    assert fcenet_post_process(cls, reg, text_repr_type="poly") == {"polygons": [], "scores": []}
+    cls[0][:] = np.nan
+    assert fcenet_post_process(cls, reg) == {"polygons": [], "scores": []}
+
+
 def test_bad_polygons_become_ignored_not_a_crash():
     model = FCENetForTextDetection(config_from_preset("fcenet_r50"))
     polygons = [np.array([[10, 10], [90, 10], [90, 40], [10, 40]], np.float32),  # good

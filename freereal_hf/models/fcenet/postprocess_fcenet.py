@@ -119,6 +119,11 @@ def level_candidates(cls: np.ndarray, reg: np.ndarray, stride: int, text_repr_ty
         if not len(ys):
             continue
         c = reg[:k, ys, xs].T + 1j * reg[k:, ys, xs].T
+        finite = np.isfinite(c).all(axis=1)  # a non-finite coefficient proposes no polygon (never a garbage one)
+        if not finite.all():
+            ys, xs, c = ys[finite], xs[finite], c[finite]
+            if not len(ys):
+                continue
         c[:, degree] += xs + 1j * ys
         points = fourier_to_points(c * stride, num_reconstr_points).astype(np.int32)
         p, s = polygon_nms(points, scored[ys, xs].astype(np.float64), nms_thr)
