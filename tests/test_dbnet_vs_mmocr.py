@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -11,6 +9,7 @@ import pytest
 import torch
 
 from freereal_hf import DBNetForTextDetection, TextDetectionImageProcessor, config_from_preset
+from freereal_hf.convert.cli import main as convert_main
 from freereal_hf.convert.mmocr import hf_to_mmocr
 
 pytestmark = pytest.mark.mmocr
@@ -32,9 +31,8 @@ def _ours(model: DBNetForTextDetection, x: np.ndarray) -> dict[str, np.ndarray]:
 def test_mmocr_checkpoint_to_ours_same_maps(variant, mmocr, tmp_path):
     ckpt = mmocr.checkpoint(variant, seed=1)
     out_dir = tmp_path / "hf"
-    proc = subprocess.run([sys.executable, "-m", "freereal_hf.convert.cli", "to-hf", str(ckpt), str(out_dir),
-                           "--model", variant], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    args = ["to-hf", str(ckpt), str(out_dir), "--model", variant]
+    assert convert_main(args) == 0  # freereal-convert, in process
     model = DBNetForTextDetection.from_pretrained(out_dir)
     assert model.config.preset == variant
     x = _input(1)
@@ -56,9 +54,8 @@ def test_ours_to_mmocr_checkpoint_same_maps(variant, mmocr, tmp_path):
             elif name.endswith("running_var"):
                 tensor.uniform_(0.5, 2.0)
     model.save_pretrained(tmp_path / "hf")
-    proc = subprocess.run([sys.executable, "-m", "freereal_hf.convert.cli", "to-mmocr", str(tmp_path / "hf"),
-                           str(tmp_path / "ours.pth")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    args = ["to-mmocr", str(tmp_path / "hf"), str(tmp_path / "ours.pth")]
+    assert convert_main(args) == 0  # freereal-convert, in process
     x = _input(2)
     reference, _ = mmocr.forward(variant, tmp_path / "ours.pth", x)
     ours = _ours(model, x)

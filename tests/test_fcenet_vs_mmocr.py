@@ -5,8 +5,6 @@ every loss part, and MMOCR's inferencer on our export."""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -16,6 +14,7 @@ from polygon_cases import random_polygons
 from shapely.geometry import Polygon
 
 from freereal_hf import TextDetectionImageProcessor, config_from_preset
+from freereal_hf.convert.cli import main as convert_main
 from freereal_hf.convert.mmocr import hf_to_mmocr
 from freereal_hf.models.fcenet import fcenet_post_process, fcenet_targets
 
@@ -42,9 +41,8 @@ def test_mmocr_checkpoint_to_ours_same_outputs(preset, mmocr, tmp_path):
     from transformers import AutoModel
 
     ckpt = mmocr.checkpoint(preset, seed=5)
-    proc = subprocess.run([sys.executable, "-m", "freereal_hf.convert.cli", "to-hf", str(ckpt), str(tmp_path / "hf"),
-                           "--model", preset], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    args = ["to-hf", str(ckpt), str(tmp_path / "hf"), "--model", preset]
+    assert convert_main(args) == 0  # freereal-convert, in process
     model = AutoModel.from_pretrained(tmp_path / "hf")
     assert model.config.preset == preset
     x = np.random.default_rng(5).normal(size=(2, 3, 64, 96)).astype(np.float32)
@@ -68,9 +66,8 @@ def test_ours_to_mmocr_checkpoint_same_outputs(mmocr, tmp_path):
             elif "conv_offset" in name:
                 tensor.normal_(0, 0.02)
     model.save_pretrained(tmp_path / "hf")
-    proc = subprocess.run([sys.executable, "-m", "freereal_hf.convert.cli", "to-mmocr", str(tmp_path / "hf"),
-                           str(tmp_path / "ours.pth")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    args = ["to-mmocr", str(tmp_path / "hf"), str(tmp_path / "ours.pth")]
+    assert convert_main(args) == 0  # freereal-convert, in process
     x = np.random.default_rng(6).normal(size=(1, 3, 96, 64)).astype(np.float32)
     reference, _ = mmocr.forward("fcenet_r50_dcnv2", tmp_path / "ours.pth", x)
     _assert_same_levels(model, reference, x)

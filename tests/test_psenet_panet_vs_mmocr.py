@@ -4,8 +4,6 @@ both conversion directions, targets, post-processing, every loss part, and MMOCR
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import cv2
 import numpy as np
@@ -15,6 +13,7 @@ from polygon_cases import kernel_logits, random_polygons
 from shapely.geometry import Polygon
 
 from freereal_hf import TextDetectionImageProcessor, config_from_preset
+from freereal_hf.convert.cli import main as convert_main
 from freereal_hf.convert.mmocr import hf_to_mmocr
 from freereal_hf.models.panet import panet_post_process, panet_targets
 from freereal_hf.models.psenet import psenet_post_process, psenet_targets
@@ -37,9 +36,8 @@ def test_mmocr_checkpoint_to_ours_same_logits(preset, mmocr, tmp_path):
     from transformers import AutoModel
 
     ckpt = mmocr.checkpoint(preset, seed=3)
-    proc = subprocess.run([sys.executable, "-m", "freereal_hf.convert.cli", "to-hf", str(ckpt), str(tmp_path / "hf"),
-                           "--model", preset], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    args = ["to-hf", str(ckpt), str(tmp_path / "hf"), "--model", preset]
+    assert convert_main(args) == 0  # freereal-convert, in process
     model = AutoModel.from_pretrained(tmp_path / "hf")
     assert model.config.preset == preset
     x = _input(3)
@@ -63,9 +61,8 @@ def test_ours_to_mmocr_checkpoint_same_logits(preset, mmocr, tmp_path):
             elif name.endswith("running_var"):
                 tensor.uniform_(0.5, 2.0)
     model.save_pretrained(tmp_path / "hf")
-    proc = subprocess.run([sys.executable, "-m", "freereal_hf.convert.cli", "to-mmocr", str(tmp_path / "hf"),
-                           str(tmp_path / "ours.pth")], capture_output=True, text=True)
-    assert proc.returncode == 0, proc.stderr
+    args = ["to-mmocr", str(tmp_path / "hf"), str(tmp_path / "ours.pth")]
+    assert convert_main(args) == 0  # freereal-convert, in process
     x = _input(4)
     reference, _ = mmocr.forward(preset, tmp_path / "ours.pth", x)
     assert np.abs(_logits(model, x) - reference["logits"]).max() <= 1e-4
