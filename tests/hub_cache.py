@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 
@@ -26,3 +29,11 @@ def populate_hub_cache(cache_dir: Path, repo_id: str, folder: Path, repo_type: s
     (repo / "refs").mkdir(parents=True, exist_ok=True)
     (repo / "refs" / revision).write_text(commit)
     return snapshot
+
+
+def run_without_package(code: str, tmp_path: Path) -> subprocess.CompletedProcess:
+    """Runs ``code`` in a fresh offline python where ``import freereal_hf`` fails (as on a machine without the
+    package), with its own transformers modules cache; returns the finished process."""
+    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
+    code = 'import sys\nsys.modules["freereal_hf"] = None\n' + code
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)

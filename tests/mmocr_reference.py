@@ -140,6 +140,24 @@ class MMOCR:
         out = self.python_code(_INFERENCER, str(weights), str(image), str(tool_dir()))
         return json.loads(out.strip().splitlines()[-1])
 
+    def compare_inferencer(self, model, image: np.ndarray) -> tuple[dict, dict]:
+        """Exports ``model`` with ``hf_to_mmocr``, runs MMOCR's inferencer on ``image`` (``H x W x 3`` uint8 BGR,
+        written as a PNG) and our model through its processor and post-processing; returns ``(ours, theirs)``."""
+        import cv2
+        import torch
+
+        from freereal_hf import TextDetectionImageProcessor
+        from freereal_hf.convert.mmocr import hf_to_mmocr
+
+        weights, path = self._path(".pth"), self._path(".png")
+        hf_to_mmocr(model, weights)
+        cv2.imwrite(str(path), image)
+        theirs = self.inferencer(weights, path)
+        inputs = TextDetectionImageProcessor.for_config(model.config)(image[..., ::-1].copy())
+        with torch.no_grad():
+            out = model(inputs["pixel_values"])
+        return model.post_process(out, inputs["scale_factors"].tolist())[0], theirs
+
     def hmean(self, cases: list, strategy: str = "vanilla") -> dict:
         inp = self._path(".json")
         inp.write_text(json.dumps(cases))

@@ -11,7 +11,7 @@ import textwrap
 import numpy as np
 import pytest
 import torch
-from hub_cache import populate_hub_cache
+from hub_cache import populate_hub_cache, run_without_package
 from transformers import AutoConfig, AutoImageProcessor, AutoModel
 
 import freereal_hf
@@ -90,8 +90,6 @@ def test_remote_code_loads_without_the_package(tmp_path):
     torch.save(x, tmp_path / "x.pt")
     torch.save(_maps(model, x), tmp_path / "expected.pt")
     code = textwrap.dedent(f"""
-        import sys
-        sys.modules["freereal_hf"] = None  # as on a machine where the package is not installed
         import torch
         from transformers import AutoModel
         model = AutoModel.from_pretrained({str(tmp_path / 'repo')!r}, trust_remote_code=True).eval()
@@ -102,8 +100,7 @@ def test_remote_code_loads_without_the_package(tmp_path):
         assert torch.equal(got, torch.load({str(tmp_path / 'expected.pt')!r})), "outputs differ"
         print("ok", type(model).__module__)
     """)
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    proc = run_without_package(code, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.startswith("ok")
 

@@ -3,15 +3,13 @@ data, and remote code (a Hub repo that loads and post-processes without freereal
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import textwrap
 
 import numpy as np
 import pytest
 import torch
 from huggingface_hub.errors import StrictDataclassClassValidationError
+from hub_cache import run_without_package
 from shapely.geometry import Polygon
 
 from freereal_hf import FCENetConfig, FCENetForTextDetection, config_from_preset
@@ -125,8 +123,6 @@ def test_remote_code_loads_and_post_processes_without_the_package(tmp_path):
     torch.save(x, tmp_path / "x.pt")
     torch.save(torch.cat([c.flatten() for c in out.cls_res + out.reg_res]), tmp_path / "expected.pt")
     code = textwrap.dedent(f"""
-        import sys
-        sys.modules["freereal_hf"] = None  # as on a machine where the package is not installed
         import torch
         from transformers import AutoModel
         model = AutoModel.from_pretrained({str(tmp_path / 'repo')!r}, trust_remote_code=True).eval()
@@ -138,7 +134,6 @@ def test_remote_code_loads_and_post_processes_without_the_package(tmp_path):
         result = model.post_process(out, [(1.0, 1.0)])[0]
         print("ok", sorted(result))
     """)
-    env = {**os.environ, "HF_MODULES_CACHE": str(tmp_path / "modules"), "HF_HUB_OFFLINE": "1"}
-    proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, cwd=tmp_path)
+    proc = run_without_package(code, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "ok ['polygons', 'scores']"

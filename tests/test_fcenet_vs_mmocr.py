@@ -6,16 +6,14 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 import torch
 from polygon_cases import random_polygons
 from shapely.geometry import Polygon
 
-from freereal_hf import TextDetectionImageProcessor, config_from_preset
+from freereal_hf import config_from_preset
 from freereal_hf.convert.cli import main as convert_main
-from freereal_hf.convert.mmocr import hf_to_mmocr
 from freereal_hf.models.fcenet import fcenet_post_process, fcenet_targets
 
 pytestmark = pytest.mark.mmocr
@@ -223,15 +221,7 @@ def test_exported_checkpoint_runs_in_mmocr_inferencer_alone(mmocr, tmp_path):
             conv.bias.zero_()
         head.out_conv_cls.bias[1] = head.out_conv_cls.bias[3] = 3.0
         head.out_conv_reg.bias[6] = 2.5
-    hf_to_mmocr(model, tmp_path / "model.pth")
-    image = np.full((120, 200, 3), 90, np.uint8)
-    cv2.imwrite(str(tmp_path / "img.png"), image)
-    reference = mmocr.inferencer(tmp_path / "model.pth", tmp_path / "img.png")
-    processor = TextDetectionImageProcessor.for_config(model.config)
-    inputs = processor(image[..., ::-1].copy())
-    with torch.no_grad():
-        out = model(inputs["pixel_values"])
-    ours = model.post_process(out, inputs["scale_factors"].tolist())[0]
+    ours, reference = mmocr.compare_inferencer(model, np.full((120, 200, 3), 90, np.uint8))
     assert len(reference["scores"]) >= 3
     assert len(ours["scores"]) == len(reference["scores"])
     np.testing.assert_allclose(ours["scores"], reference["scores"], atol=1e-4)

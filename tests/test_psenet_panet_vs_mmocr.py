@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 
-import cv2
 import numpy as np
 import pytest
 import torch
 from polygon_cases import kernel_logits, random_polygons
 from shapely.geometry import Polygon
 
-from freereal_hf import TextDetectionImageProcessor, config_from_preset
+from freereal_hf import config_from_preset
 from freereal_hf.convert.cli import main as convert_main
-from freereal_hf.convert.mmocr import hf_to_mmocr
 from freereal_hf.models.panet import panet_post_process, panet_targets
 from freereal_hf.models.psenet import psenet_post_process, psenet_targets
 
@@ -191,15 +189,7 @@ def test_exported_checkpoint_runs_in_mmocr_inferencer_alone(preset, mmocr, tmp_p
         model.det_head.conv2.weight.zero_()
         model.det_head.conv2.bias.zero_()
         model.det_head.conv2.bias[:7 if preset.startswith("psenet") else 2].fill_(3.0)
-    hf_to_mmocr(model, tmp_path / "model.pth")
-    image = np.full((120, 200, 3), 90, np.uint8)
-    cv2.imwrite(str(tmp_path / "img.png"), image)
-    reference = mmocr.inferencer(tmp_path / "model.pth", tmp_path / "img.png")
-    processor = TextDetectionImageProcessor.for_config(model.config)
-    inputs = processor(image[..., ::-1].copy())
-    with torch.no_grad():
-        out = model(inputs["pixel_values"])
-    ours = model.post_process(out, inputs["scale_factors"].tolist())[0]
+    ours, reference = mmocr.compare_inferencer(model, np.full((120, 200, 3), 90, np.uint8))
     assert len(reference["scores"]) >= 1
     assert len(ours["scores"]) == len(reference["scores"])
     np.testing.assert_allclose(sorted(ours["scores"]), sorted(reference["scores"]), atol=1e-4)

@@ -18,7 +18,6 @@ from torch.optim.lr_scheduler import LambdaLR
 logger = logging.getLogger("freereal_hf.training")
 
 DEMO_PREFIX = "demo"
-DEMO_DOMAINS = ("synthetic", "real-like", "curved")  # freereal_hf.data.demo.DOMAINS (imported lazily there)
 
 
 class UsageError(ValueError):
@@ -125,10 +124,12 @@ def parse_demo_spec(spec: str) -> dict[str, Any] | None:
     parts = spec.split(":")
     if parts[0] != DEMO_PREFIX:
         return None
+    from ..data.demo import DOMAINS  # here, not at start-up: the demo module loads fonts, photos and datasets
+
     out: dict[str, Any] = {"domain": "synthetic", "num_images": 16, "seed": 0}
     numbers = iter(("num_images", "seed"))
     for part in parts[1:]:
-        if part in DEMO_DOMAINS:
+        if part in DOMAINS:
             out["domain"] = part
             continue
         name = next(numbers, None)

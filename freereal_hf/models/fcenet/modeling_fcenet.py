@@ -7,6 +7,7 @@ State-dict keys are MMOCR's: ``backbone.*`` (mmdet ResNet-50; ``conv2.conv_offse
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -29,6 +30,7 @@ STRIDES = (8, 16, 32)
 MAP_NAMES = ("text", "center", "mask", "fourier")
 
 
+@functools.lru_cache(maxsize=None)
 def target_spec(fourier_degree: int = 5) -> TargetSpec:
     """FCENet's targets: per level (stride 8, 16, 32) ``text_sS`` (text region), ``center_sS`` (text centre
     region), ``mask_sS`` (weight) and ``fourier_sS`` (``2 (2k + 1)`` Fourier coefficient maps)."""
@@ -182,7 +184,7 @@ class FCENetForTextDetection(TextDetectionPreTrainedModel):
                 parts["loss_reg_x"] = parts["loss_reg_x"] + (weight * F.smooth_l1_loss(px, gx, reduction="none")).mean()
                 parts["loss_reg_y"] = parts["loss_reg_y"] + (weight * F.smooth_l1_loss(py, gy, reduction="none")).mean()
         zero = outputs.cls_res[0].sum() * 0  # keeps the graph when a part has no pixel
-        parts = {k: v + zero if isinstance(v, torch.Tensor) else zero + v for k, v in parts.items()}
+        parts = {k: zero + v for k, v in parts.items()}
         return {"loss": sum(parts.values()), **parts}
 
     def build_targets(self, polygons: Sequence[np.ndarray], ignore: Sequence[bool] | None,
