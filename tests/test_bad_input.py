@@ -80,6 +80,18 @@ def test_bad_numbers_fail_before_any_work(flags, expected, tmp_path, capsys):
     assert not (tmp_path / "out" / "final").exists()
 
 
+@pytest.mark.parametrize("main,flags,expected", [
+    ("finetune", ["--train_dataset", "demo:curved:0"], "--train_dataset: a demo dataset needs at least 1 image"),
+    ("finetune", ["--eval_dataset", "demo:bogus"], "--eval_dataset: cannot read demo dataset spec 'demo:bogus'"),
+    ("pretrain", ["--real_datasets", "demo:real-like:0"], "--real_datasets: a demo dataset needs at least 1 image"),
+])
+def test_bad_demo_specs_are_one_line_errors_before_any_work(main, flags, expected, tmp_path, capsys):
+    run = finetune_main if main == "finetune" else pretrain_main
+    assert run(["--output_dir", str(tmp_path / "out"), *flags]) == 2
+    assert expected in _error(capsys)
+    assert not (tmp_path / "out").exists()  # nothing written, not even the folder
+
+
 def test_an_output_dir_that_is_a_file_fails_before_the_first_step(tmp_path, capsys):
     (tmp_path / "file").write_text("keep me")
     assert finetune_main(["--output_dir", str(tmp_path / "file"), "--max_steps", "1"]) == 2

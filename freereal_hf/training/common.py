@@ -74,7 +74,7 @@ def load_model(name: str, seed: int | None = None) -> torch.nn.Module:
 
 def check_arguments(args: Any) -> None:
     """The checks both training loops share, before any work: counts are positive, the crop a multiple of 32,
-    the output folder usable. Raises :class:`UsageError` naming the argument."""
+    demo dataset specs readable and not empty, the output folder usable. Raises :class:`UsageError` naming the argument."""
     for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_total_limit", "logging_steps"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
@@ -91,6 +91,15 @@ def check_arguments(args: Any) -> None:
         raise UsageError(f"--mixed_precision must be no, fp16 or bf16, got {args.mixed_precision!r}")
     if args.optimizer not in ("sgd", "adamw"):
         raise UsageError(f"--optimizer must be sgd or adamw, got {args.optimizer!r}")
+    for name in ("train_dataset", "eval_dataset", "synthetic_dataset", "real_datasets"):
+        specs = getattr(args, name, None) or []
+        for spec in [specs] if isinstance(specs, str) else specs:
+            try:
+                demo = parse_demo_spec(spec)
+            except ValueError as err:
+                raise UsageError(f"--{name}: {err}") from None
+            if demo is not None and demo["num_images"] < 1:
+                raise UsageError(f"--{name}: a demo dataset needs at least 1 image, got {spec!r}")
     prepare_output_dir(args.output_dir, args.resume, args.overwrite_output_dir)
 
 
