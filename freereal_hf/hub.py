@@ -16,15 +16,19 @@ from huggingface_hub import DatasetCard, DatasetCardData, EvalResult, ModelCard,
 
 logger = logging.getLogger("freereal_hf.hub")
 
-TEMPLATES = Path(__file__).resolve().parent.parent / "model_cards"
+_PACKAGE = Path(__file__).resolve().parent
+# the top-level model_cards/ of the checkout: installed from a wheel it is the package's model_cards/ (setup.cfg
+# maps it there); run from a checkout (editable install) it is the folder beside the package
+TEMPLATES = next((p for p in (_PACKAGE / "model_cards", _PACKAGE.parent / "model_cards") if p.is_dir()),
+                 _PACKAGE / "model_cards")
 
 
 def template_path(name: str) -> str:
-    """Path of a card template in ``model_cards/`` (the repository checkout the package runs from)."""
+    """Path of a card template of ``model_cards/`` (``FREEREAL_MODEL_CARDS`` names another folder)."""
     path = Path(os.environ.get("FREEREAL_MODEL_CARDS", TEMPLATES)) / name
     if not path.is_file():
-        raise FileNotFoundError(f"card template {path} not found; set FREEREAL_MODEL_CARDS to the model_cards/ "
-                                "folder of a freereal_hf checkout")
+        raise FileNotFoundError(f"card template {path} not found; this freereal_hf install lacks its model_cards/ "
+                                "templates (set FREEREAL_MODEL_CARDS to that folder of a freereal_hf checkout)")
     return str(path)
 
 
