@@ -79,6 +79,14 @@ class TextDetectionImageProcessor(BaseImageProcessor):
         short_side: instead of ``scale``, the length of the short side after resizing (PANet).
         image_mean / image_std: per-channel RGB mean and std in 0..255 units.
         size_divisor: padded height and width are multiples of it.
+        pad_size: ``[height, width]`` to pad every image to instead (a multiple of ``size_divisor``), so that
+            images of any aspect ratio batch together where the batching cannot pad (transformers'
+            ``object-detection`` pipeline with ``batch_size > 1``); an image resized beyond it is an error.
+        post_process_params: the detector's post-processing parameters (``for_config`` copies them from the
+            config), used where no config is given: the ``object-detection`` pipeline.
+        model_type: the detector's ``model_type`` (``for_config`` sets it): which output class plain output
+            fields are, where the outputs arrive without theirs (transformers' pipelines pass a bare
+            ``ModelOutput``).
 
     Example:
         >>> processor = TextDetectionImageProcessor(scale=[1333, 736])
@@ -91,7 +99,9 @@ class TextDetectionImageProcessor(BaseImageProcessor):
 
     def __init__(self, do_resize: bool = True, scale: Sequence[int] | None = (1333, 736),
                  long_side: int | None = None, short_side: int | None = None, image_mean: Sequence[float] = MMOCR_MEAN,
-                 image_std: Sequence[float] = MMOCR_STD, size_divisor: int = 32, **kwargs: Any) -> None:
+                 image_std: Sequence[float] = MMOCR_STD, size_divisor: int = 32, pad_size: Sequence[int] | None = None,
+                 post_process_params: dict[str, Any] | None = None, model_type: str | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.do_resize = do_resize
         self.scale = list(scale) if scale is not None else None
@@ -100,15 +110,33 @@ class TextDetectionImageProcessor(BaseImageProcessor):
         self.image_mean = list(image_mean)
         self.image_std = list(image_std)
         self.size_divisor = size_divisor
+        if pad_size is not None and (len(pad_size) != 2 or any(int(v) <= 0 or int(v) % size_divisor for v in pad_size)):
+            raise ValueError(f"pad_size must be [height, width], positive multiples of {size_divisor}; got {pad_size}")
+        self.pad_size = [int(v) for v in pad_size] if pad_size is not None else None
+        self.post_process_params = dict(post_process_params or {})
+        self.model_type = model_type
+
+    def save_pretrained(self, save_directory: Any, *args: Any, **kwargs: Any) -> Any:
+        """``BaseImageProcessor.save_pretrained``; beside a remote-code model (``register_for_auto_class``) the
+        processor is registered as remote code too (``freereal_hf.remote_code.link_image_processor``)."""
+        result = super().save_pretrained(save_directory, *args, **kwargs)
+        try:  # absolute: as a repo's remote code this module runs without freereal_hf
+            from freereal_hf.remote_code import link_image_processor
+        except ImportError:
+            return result
+        link_image_processor(save_directory)
+        return result
 
     @classmethod
     def for_config(cls, config: Any) -> "TextDetectionImageProcessor":
         """The processor matching a detector config's test resize (``config.test_short_side`` when the config has
         one, else the keep-ratio bound ``config.test_scale``)."""
+        known = {"post_process_params": config.post_process_params() if hasattr(config, "post_process_params")
+                 else None, "model_type": getattr(config, "model_type", None)}
         short = getattr(config, "test_short_side", None)
         if short:
-            return cls(scale=None, short_side=int(short))
-        return cls(scale=list(getattr(config, "test_scale", (1333, 736))))
+            return cls(scale=None, short_side=int(short), **known)
+        return cls(scale=list(getattr(config, "test_scale", (1333, 736))), **known)
 
     def resized_size(self, height: int, width: int) -> tuple[int, int]:
         """``(new_height, new_width)`` this processor resizes an ``height x width`` image to."""
@@ -139,6 +167,10 @@ class TextDetectionImageProcessor(BaseImageProcessor):
         d = self.size_divisor
         ph = -(-max(a.shape[0] for a in arrays) // d) * d
         pw = -(-max(a.shape[1] for a in arrays) // d) * d
+        if getattr(self, "pad_size", None):
+            if ph > self.pad_size[0] or pw > self.pad_size[1]:
+                raise ValueError(f"an image resized to {ph} x {pw} (padded) does not fit pad_size {self.pad_size}")
+            ph, pw = self.pad_size
         batch = np.zeros((len(arrays), 3, ph, pw), np.float32)
         for i, a in enumerate(arrays):
             batch[i, :, :a.shape[0], :a.shape[1]] = a.transpose(2, 0, 1)
@@ -155,18 +187,56 @@ class TextDetectionImageProcessor(BaseImageProcessor):
             target_sizes: original ``(height, width)`` of each image; polygons come back in those pixels
                 (the scale is recomputed with this processor's resize rule). ``None``: network-input pixels.
             config: the detector's config (``model.config``): its post-processing parameters are used (what
-                ``model.post_process`` does). Without it, the post-processor's own defaults (MMOCR's).
+                ``model.post_process`` does). Without it, the processor's ``post_process_params`` (those of the
+                config it was made for), else the post-processor's own defaults (MMOCR's).
             params: parameters overriding those (e.g. ``min_text_score=0.5``).
         """
-        if config is not None:
-            params = {**config.post_process_params(), **params}
+        base = config.post_process_params() if config is not None else getattr(self, "post_process_params", {})
+        params = {**base, **params}
         scale_factors = None
         if target_sizes is not None:
             scale_factors = []
             for h, w in (tuple(int(v) for v in s) for s in target_sizes):
                 nh, nw = self.resized_size(h, w)
                 scale_factors.append((nw / w, nh / h))
-        return outputs.post_process(scale_factors, **params)
+        return self._typed(outputs, config).post_process(scale_factors, **params)
+
+    def _typed(self, outputs: Any, config: Any) -> Any:
+        """``outputs`` as its detector's output class (a bare ``ModelOutput`` or dict is rebuilt by model type)."""
+        if hasattr(outputs, "post_process"):
+            return outputs
+        model_type = getattr(config, "model_type", None) or getattr(self, "model_type", None)
+        try:  # absolute: this module also runs as a repo's remote code, where freereal_hf may be missing
+            from freereal_hf.models import DETECTORS
+        except ImportError:
+            raise ValueError("these outputs lost their class (a bare ModelOutput); pass the model's own outputs, "
+                             "or install freereal_hf to rebuild them") from None
+        if model_type not in DETECTORS:
+            raise ValueError(f"cannot tell which detector gave these outputs (model_type {model_type!r}); make the "
+                             "processor with TextDetectionImageProcessor.for_config(model.config)")
+        output_class = DETECTORS[model_type].model_class.output_class
+        return output_class(**{k: v for k, v in outputs.items() if k in output_class.__dataclass_fields__})
+
+    def post_process_object_detection(self, outputs: Any, threshold: float = 0.0,
+                                      target_sizes: Sequence[tuple[int, int]] | None = None, config: Any = None,
+                                      **params: Any) -> list[dict[str, torch.Tensor]]:
+        """Axis-aligned boxes of the detected text, as transformers' object detectors give them (its
+        ``object-detection`` pipeline calls this).
+
+        Returns per image ``{"scores": (K,) float32, "labels": (K,) int64, all 0 (text), "boxes": K x 4 float32
+        (xmin, ymin, xmax, ymax)}`` in the pixels of ``target_sizes`` (original ``(height, width)`` per image;
+        ``None``: network-input pixels): the bounding boxes of ``post_process_text_detection``'s polygons whose
+        score is at least ``threshold`` (the detection score of the detector's post-processing, not a pixel
+        threshold). ``config`` and ``params`` as in ``post_process_text_detection``.
+        """
+        results = []
+        for found in self.post_process_text_detection(outputs, target_sizes, config, **params):
+            keep = [i for i, s in enumerate(found["scores"]) if s >= threshold]
+            boxes = [np.concatenate([found["polygons"][i].min(0), found["polygons"][i].max(0)]) for i in keep]
+            results.append({"scores": torch.tensor([found["scores"][i] for i in keep], dtype=torch.float32),
+                            "labels": torch.zeros(len(keep), dtype=torch.int64),
+                            "boxes": torch.from_numpy(np.asarray(boxes, np.float32).reshape(-1, 4))})
+        return results
 
 
 __all__ = ["TextDetectionImageProcessor", "keep_ratio_size", "to_rgb_array", "MMOCR_MEAN", "MMOCR_STD"]

@@ -3,7 +3,11 @@
 transformers copies only a model file and its same-folder (``from .x import``) imports. Our detectors
 import shared modules from the parent package (``from ..backbones import``), so this module copies the
 whole import closure of the config and model classes into the repo folder flat, rewriting
-``from ..x``/``from .x`` to ``from .x``, and writes ``auto_map`` into ``config.json``.
+``from ..x``/``from .x`` to ``from .x``, and writes ``auto_map`` into ``config.json``. The image processor
+and the ``text-detection`` pipeline go along (``image_processing.py``, ``pipelines.py``: they import nothing
+of freereal_hf), registered in ``preprocessor_config.json``'s ``auto_map`` and ``config.json``'s
+``custom_pipelines``, so ``pipeline("text-detection", model=repo, trust_remote_code=True)`` works without the
+package.
 """
 
 from __future__ import annotations
@@ -46,7 +50,8 @@ def export_remote_code(model, save_directory: str | Path) -> list[str]:
     save_directory = Path(save_directory)
     config_file = Path(inspect.getfile(type(model.config)))
     model_file = Path(inspect.getfile(type(model)))
-    files = _closure([config_file, model_file])
+    package = Path(__file__).resolve().parent
+    files = _closure([config_file, model_file]) + [package / "image_processing.py", package / "pipelines.py"]
     flat: dict[str, Path] = {}
     for path in files:
         name = path.parent.name + ".py" if path.name == "__init__.py" else path.name
@@ -61,12 +66,34 @@ def export_remote_code(model, save_directory: str | Path) -> list[str]:
         (save_directory / name).write_text(_IMPORT.sub(relink, path.read_text()))
     config_path = save_directory / "config.json"
     config = json.loads(config_path.read_text())
-    config["auto_map"] = {
-        "AutoConfig": f"{names[config_file][:-3]}.{type(model.config).__name__}",
-        "AutoModel": f"{names[model_file][:-3]}.{type(model).__name__}",
-    }
+    model_ref = f"{names[model_file][:-3]}.{type(model).__name__}"
+    config["auto_map"] = {"AutoConfig": f"{names[config_file][:-3]}.{type(model.config).__name__}",
+                          "AutoModel": model_ref, "AutoModelForObjectDetection": model_ref}
+    config["custom_pipelines"] = {"text-detection": {"impl": "pipelines.TextDetectionPipeline", "pt": ["AutoModel"],
+                                                     "tf": [], "type": "image"}}
     config_path.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
+    link_image_processor(save_directory)
     return sorted(flat)
 
 
-__all__ = ["export_remote_code"]
+def link_image_processor(save_directory: str | Path) -> bool:
+    """Registers a saved image processor as remote code when its folder holds a remote-code model.
+
+    Whichever of the model and the processor is saved second calls this; it adds ``auto_map`` to
+    ``preprocessor_config.json`` (and ships ``image_processing.py``). Returns whether it did.
+    """
+    folder = Path(save_directory)
+    processor_path, config_path = folder / "preprocessor_config.json", folder / "config.json"
+    if not (processor_path.is_file() and config_path.is_file()):
+        return False
+    if "AutoModel" not in json.loads(config_path.read_text()).get("auto_map", {}):
+        return False
+    source = Path(__file__).resolve().parent / "image_processing.py"
+    (folder / source.name).write_text(source.read_text())
+    processor = json.loads(processor_path.read_text())
+    processor["auto_map"] = {"AutoImageProcessor": f"{source.stem}.{processor['image_processor_type']}"}
+    processor_path.write_text(json.dumps(processor, indent=2, sort_keys=True) + "\n")
+    return True
+
+
+__all__ = ["export_remote_code", "link_image_processor"]

@@ -83,7 +83,8 @@ def test_remote_code_loads_without_the_package(tmp_path):
         DBNetForTextDetection._auto_class = None
     config = json.loads((tmp_path / "repo" / "config.json").read_text())
     assert config["auto_map"] == {"AutoConfig": "configuration_dbnet.DBNetConfig",
-                                  "AutoModel": "modeling_dbnet.DBNetForTextDetection"}
+                                  "AutoModel": "modeling_dbnet.DBNetForTextDetection",
+                                  "AutoModelForObjectDetection": "modeling_dbnet.DBNetForTextDetection"}
     shipped = sorted(p.name for p in (tmp_path / "repo").glob("*.py"))
     assert {"modeling_dbnet.py", "configuration_dbnet.py", "backbones.py", "polygons.py"} <= set(shipped)
     x = torch.randn(1, 3, 64, 64)

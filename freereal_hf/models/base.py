@@ -165,6 +165,13 @@ class DetectorConfigMixin:
 
     presets: ClassVar[dict[str, dict]] = {}
     post_process_fields: ClassVar[tuple[str, ...]] = ()
+    score_field: ClassVar[str] = ""  # the post-processing field that is the minimum score of a detection
+
+    def __post_init__(self, **kwargs: Any) -> None:
+        if getattr(self, "id2label", None) is None:  # one class: what transformers' object-detection pipeline names
+            self.id2label = {0: "text"}
+            self.label2id = {"text": 0}
+        super().__post_init__(**kwargs)
 
     def check_choices(self) -> None:
         """The checks every detector config shares: ``backbone_style`` and ``text_repr_type`` take fixed values."""
@@ -233,6 +240,7 @@ class TextDetectionPreTrainedModel(PreTrainedModel):
 
     # -- the protocol; each detector implements these ------------------------------------------------
     target_spec: ClassVar[TargetSpec]
+    output_class: ClassVar[type]  # the ModelOutput forward returns (rebuilt from plain fields by pipelines, ONNX)
 
     @property
     def weight_targets(self) -> tuple[str, ...]:

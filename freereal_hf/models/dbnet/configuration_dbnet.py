@@ -54,6 +54,7 @@ class DBNetConfig(DetectorConfigMixin, PreTrainedConfig):
 
     model_type = "freereal_dbnet"
     presets = DBNET_PRESETS
+    score_field = "min_text_score"
     post_process_fields = ("mask_thr", "min_text_score", "min_text_width", "unclip_ratio", "epsilon_ratio",
                            "max_candidates", "text_repr_type")
     sub_configs_defaults = {

@@ -100,6 +100,7 @@ class DBNetForTextDetection(TextDetectionPreTrainedModel):
     """
 
     config_class = DBNetConfig
+    output_class = DBNetOutput
     config: DBNetConfig
     target_spec = TARGETS
 

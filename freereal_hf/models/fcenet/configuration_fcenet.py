@@ -55,6 +55,7 @@ class FCENetConfig(DetectorConfigMixin, PreTrainedConfig):
 
     model_type = "freereal_fcenet"
     presets = FCENET_PRESETS
+    score_field = "score_thr"
     post_process_fields = ("text_repr_type", "alpha", "beta", "score_thr", "nms_thr", "num_reconstr_points")
     sub_configs_defaults = {
         "backbone_config": SubConfigSpec(config_class=AutoConfig, model_type="timm_backbone", init_kwargs=_R50),

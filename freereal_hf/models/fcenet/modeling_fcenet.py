@@ -130,6 +130,7 @@ class FCENetForTextDetection(TextDetectionPreTrainedModel):
     """
 
     config_class = FCENetConfig
+    output_class = FCENetOutput
     config: FCENetConfig
 
     def __init__(self, config: FCENetConfig) -> None:

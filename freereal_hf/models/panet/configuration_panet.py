@@ -43,6 +43,7 @@ class PANetConfig(DetectorConfigMixin, PreTrainedConfig):
 
     model_type = "freereal_panet"
     presets = PANET_PRESETS
+    score_field = "score_threshold"
     post_process_fields = ("text_repr_type", "score_threshold", "min_text_confidence", "min_kernel_confidence",
                            "distance_threshold", "min_text_area")
     sub_configs_defaults = {

@@ -81,6 +81,7 @@ class PANetForTextDetection(TextDetectionPreTrainedModel):
     """
 
     config_class = PANetConfig
+    output_class = PANetOutput
     config: PANetConfig
     target_spec = TARGETS
 

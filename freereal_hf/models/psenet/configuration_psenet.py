@@ -42,6 +42,7 @@ class PSENetConfig(DetectorConfigMixin, PreTrainedConfig):
 
     model_type = "freereal_psenet"
     presets = PSENET_PRESETS
+    score_field = "score_threshold"
     post_process_fields = ("text_repr_type", "min_kernel_confidence", "score_threshold", "min_kernel_area",
                            "min_text_area")
     sub_configs_defaults = {

@@ -64,6 +64,7 @@ class PSENetForTextDetection(TextDetectionPreTrainedModel):
     """
 
     config_class = PSENetConfig
+    output_class = PSENetOutput
     config: PSENetConfig
 
     def __init__(self, config: PSENetConfig) -> None:
