@@ -104,7 +104,9 @@ class TextDetectionImageProcessor(BaseImageProcessor):
                  **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.do_resize = do_resize
-        self.scale = list(scale) if scale is not None else None
+        # one resize rule: a long or short side replaces the keep-ratio bound (a saved processor drops None fields,
+        # so on loading the default bound comes back beside the side that replaced it)
+        self.scale = list(scale) if scale is not None and long_side is None and short_side is None else None
         self.long_side = long_side
         self.short_side = short_side
         self.image_mean = list(image_mean)

@@ -210,7 +210,7 @@ def test_detect_keeps_both_pictures_of_two_files_with_one_name(saved_dbnet, tmp_
     assert detect_main([str(tmp_path / "a" / "photo.png"), str(tmp_path / "b" / "photo.png"), "--model",
                         str(saved_dbnet), "--output-dir", str(tmp_path / "out")]) == 0
     report = json.loads((tmp_path / "out" / "detections.json").read_text())["images"]
-    assert [r["drawn"] for r in report] == ["photo.png", "photo_2.png"]
+    assert [r["name"] for r in report] == ["photo", "photo_2"]
     assert (tmp_path / "out" / "photo.png").is_file() and (tmp_path / "out" / "photo_2.png").is_file()
     with pytest.raises(SystemExit) as exit_info:
         detect_main([str(tmp_path / "a" / "photo.png"), "--model", str(saved_dbnet), "--long-side", "0"])

@@ -1,7 +1,12 @@
-"""``freereal-convert``: weights between freereal_hf and MMOCR 1.x.
+"""``freereal-convert``: weights between freereal_hf and MMOCR 1.x, and ONNX export.
 
-  freereal-convert to-hf MMOCR_CKPT OUT_DIR --model dbnet_r18|dbnet_r50|dbnet_r50_dcnv2
+  freereal-convert to-hf MMOCR_CKPT OUT_DIR --model PRESET
   freereal-convert to-mmocr MODEL_DIR_OR_ID OUT.pth
+  freereal-convert to-onnx MODEL_DIR_OR_ID OUT.onnx [--opset 19] [--overwrite]
+
+to-onnx writes a graph with dynamic batch, height and width (multiples of 32), checked with ONNX Runtime
+against torch at a size other than the export size before it is written; ``freereal-detect --onnx OUT.onnx``
+runs it.
 """
 
 from __future__ import annotations
@@ -23,7 +28,15 @@ def main(argv: list[str] | None = None) -> int:
     to_mm = sub.add_parser("to-mmocr", help="save_pretrained folder or Hub id -> MMOCR checkpoint")
     to_mm.add_argument("model", help="local folder or Hub id (the model kind is read from its config)")
     to_mm.add_argument("output", help="MMOCR checkpoint file to write (.pth)")
+    to_onnx = sub.add_parser("to-onnx", help="save_pretrained folder or Hub id -> ONNX graph")
+    to_onnx.add_argument("model", help="local folder or Hub id")
+    to_onnx.add_argument("output", help="the .onnx file to write")
+    to_onnx.add_argument("--opset", type=int, default=19, help="ONNX opset (19, the default, is the first with "
+                         "DeformConv, which DCNv2 presets need)")
+    to_onnx.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     args = parser.parse_args(argv)
+    if args.command == "to-onnx":
+        return _to_onnx(parser, args)
 
     from .mmocr import CheckpointMismatchError, hf_to_mmocr, mmocr_to_hf
 
@@ -38,6 +51,37 @@ def main(argv: list[str] | None = None) -> int:
         print(f"freereal-convert: error: {err}", file=sys.stderr)
         return 1
     return 0
+
+
+def _to_onnx(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    output = Path(args.output)
+    if args.opset < 13:
+        parser.error(f"--opset must be at least 13, got {args.opset}")
+    if output.is_dir():
+        parser.error(f"{args.output} is a folder; give the .onnx file to write")
+    if output.exists() and not args.overwrite:
+        parser.error(f"{args.output} exists; pass --overwrite to replace it")
+    if not output.parent.is_dir():
+        parser.error(f"{output.parent} is not a folder")
+
+    from ..cli.args import report_errors
+    from ..onnx_export import export_onnx
+    from ..training.common import load_model
+
+    def run() -> int:
+        model = load_model(args.model)
+        try:
+            report = export_onnx(model, output, opset=args.opset, overwrite=args.overwrite)
+        except (ValueError, RuntimeError) as err:
+            print(f"freereal-convert: error: {err}", file=sys.stderr)
+            return 1
+        print(f"wrote {report['path']} (opset {report['opset']}; outputs {', '.join(report['outputs'])}; ONNX "
+              f"Runtime vs torch at {report['check_size']}: {report['max_relative_difference']:.2g} relative)")
+        return 0
+
+    return report_errors("freereal-convert", run)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,13 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
            autocast: Any = None) -> list[dict[str, list]]:
     """Polygons (``K x 2`` float arrays, ``(x, y)`` original pixels) and scores for each ``H x W x 3`` uint8 RGB
     image, in batches of ``batch_size`` (padded to the largest image of the batch). Post-processing is the
-    model's, with its config's parameters."""
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
+    model's, with its config's parameters. ``model``: a detector, or anything called the same way with a
+    ``post_process`` (``freereal_hf.onnx_export.OnnxTextDetector``)."""
+    is_module = isinstance(model, torch.nn.Module)
+    was_training = model.training if is_module else False
+    if is_module:
+        model.eval()
+    device = next(model.parameters()).device if is_module else torch.device("cpu")
     results: list[dict[str, list]] = []
     for start in range(0, len(images), batch_size):
         chunk = list(images[start:start + batch_size])
@@ -33,7 +36,8 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
             outputs = model(inputs["pixel_values"].to(device))
         outputs = type(outputs)(**{k: recursively_apply(lambda t: t.float().cpu(), v) for k, v in outputs.items()})
         results += model.post_process(outputs, inputs["scale_factors"].tolist())  # the config's parameters
-    model.train(was_training)
+    if is_module:
+        model.train(was_training)
     return results
 
 
