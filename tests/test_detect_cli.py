@@ -1,0 +1,146 @@
+"""freereal-detect as the main inference tool: files, folders and globs; bad files named and skipped; every output
+format; post-processing flags; a used output folder refused; the ONNX path gives the torch path's polygons."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from freereal_hf import DBNetForTextDetection, config_from_preset
+from freereal_hf.cli.detect import clockwise_quad
+from freereal_hf.cli.detect import main as detect_main
+from freereal_hf.convert.cli import main as convert_main
+
+
+@pytest.fixture(scope="module")
+def photos(tmp_path_factory):
+    """A DBNet whose head fires on bright pixels, and a folder of photos with bright ellipses and bars, plus bad
+    files: not an image, truncated, empty."""
+    root = tmp_path_factory.mktemp("detect")
+    torch.manual_seed(0)
+    model = DBNetForTextDetection(config_from_preset("dbnet_r18", test_scale=[256, 256])).eval()
+    with torch.no_grad():
+        model.det_head.binarize[6].bias.fill_(-2.0)
+    model.save_pretrained(root / "model")
+    (root / "in" / "sub").mkdir(parents=True)
+    for i, (h, w) in enumerate([(160, 224), (200, 150), (120, 120)]):
+        image = np.zeros((h, w, 3), np.uint8)
+        cv2.ellipse(image, (w // 2, h // 3), (w // 3, h // 8), 15 * i, 0, 360, (255, 255, 255), -1)
+        cv2.rectangle(image, (10, 2 * h // 3), (w - 20, 2 * h // 3 + 14), (250, 250, 250), -1)
+        cv2.imwrite(str(root / "in" / ("sub" if i == 2 else "") / f"img_{i + 1}.png"), image)
+    (root / "in" / "notes.jpg").write_text("not an image")
+    good = (root / "in" / "img_1.png").read_bytes()
+    (root / "in" / "cut.png").write_bytes(good[: len(good) // 3])
+    (root / "in" / "empty.png").write_bytes(b"")
+    return root
+
+
+def test_folders_globs_and_files_every_format_and_bad_files_skipped(photos, tmp_path, capsys):
+    out = tmp_path / "out"
+    argv = [str(photos / "in"), str(photos / "in" / "img_1.png"), str(photos / "missing*.png"),
+            "--model", str(photos / "model"), "--output-dir", str(out), "--save", "json,png,icdar,coco"]
+    assert detect_main(argv) == 0
+    captured = capsys.readouterr()
+    for bad in ("notes.jpg", "cut.png", "empty.png", "missing*.png"):
+        assert bad in captured.err
+    assert "3 image(s)" in captured.out and "4 input(s) skipped" in captured.out
+    index = json.loads((out / "detections.json").read_text())["images"]
+    assert [r["name"] for r in index] == ["img_1", "img_2", "img_3"]  # img_1 named twice: detected once
+    for record in index:
+        assert json.loads((out / "json" / f"{record['name']}.json").read_text()) == record
+        assert (out / f"{record['name']}.png").is_file() and len(record["polygons"]) >= 2
+        assert all(0.0 < s <= 1.0 for s in record["scores"])
+    with zipfile.ZipFile(out / "submission.zip") as archive:
+        assert sorted(archive.namelist()) == sorted(f"res_{r['name']}.txt" for r in index)
+        for record in index:
+            lines = archive.read(f"res_{record['name']}.txt").decode().splitlines()
+            assert len(lines) == len(record["polygons"])
+            for line in lines:
+                quad = np.array([int(v) for v in line.split(",")], np.float64).reshape(4, 2)
+                nxt = np.roll(quad, -1, axis=0)  # the ICDAR 2015 script's clockwise test
+                assert np.sum((nxt[:, 0] - quad[:, 0]) * (nxt[:, 1] + quad[:, 1])) <= 0
+    coco = json.loads((out / "coco.json").read_text())
+    assert coco["categories"] == [{"id": 1, "name": "text"}] and len(coco["images"]) == 3
+    assert len(coco["annotations"]) == sum(len(r["polygons"]) for r in index)
+    first = coco["annotations"][0]
+    x, y, w, h = first["bbox"]
+    points = np.array(first["segmentation"][0]).reshape(-1, 2)
+    assert np.allclose([x, y, x + w, y + h], [*points.min(0), *points.max(0)], atol=0.02) and first["area"] > 0
+    assert not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_post_processing_flags_override_the_config(photos, tmp_path):
+    def run(name, *flags):
+        assert detect_main([str(photos / "in" / "img_1.png"), "--model", str(photos / "model"), "--output-dir",
+                            str(tmp_path / name), *flags]) == 0
+        return json.loads((tmp_path / name / "detections.json").read_text())["images"][0]
+
+    default, poly = run("default"), run("poly", "--output-type", "poly")
+    assert all(len(p) == 4 for p in default["polygons"]) and any(len(p) > 4 for p in poly["polygons"])
+    strict = run("strict", "--score-threshold", str(max(default["scores"]) + 1e-3))
+    assert strict["polygons"] == []
+    wide = run("wide", "--unclip-ratio", "3.0")
+    area = [sum(cv2.contourArea(np.float32(p)) for p in run["polygons"]) for run in (default, wide)]
+    assert area[1] > 1.5 * area[0]
+
+
+def test_hostile_arguments_and_a_used_output_folder(photos, tmp_path, capsys):
+    image, model = str(photos / "in" / "img_1.png"), str(photos / "model")
+    (tmp_path / "used").mkdir()
+    (tmp_path / "used" / "mine.txt").write_text("keep")
+    (tmp_path / "file").write_text("x")
+    cases = [([image, "--model", model, "--output-dir", str(tmp_path / "used")], "not empty; pass --overwrite"),
+             ([image, "--model", model, "--output-dir", str(tmp_path / "file")], "is a file"),
+             ([image, "--model", model, "--batch-size", "0"], "--batch-size must be at least 1"),
+             ([image, "--model", model, "--score-threshold", "-0.1"], "--score-threshold must be in [0, 1]"),
+             ([image, "--model", model, "--unclip-ratio", "0"], "--unclip-ratio must be positive"),
+             ([image, "--model", model, "--save", "json,pdf"], "--save takes"),
+             ([image, "--onnx", str(tmp_path / "none.onnx")], "no such file"),
+             ([image, "--onnx", str(tmp_path)], "a folder"),
+             ([image], "one of the arguments --model --onnx is required")]
+    for argv, message in cases:
+        with pytest.raises(SystemExit) as exit_info:
+            detect_main(argv)
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err, argv
+    assert (tmp_path / "used" / "mine.txt").read_text() == "keep"
+    assert detect_main([str(tmp_path / "nothing"), "--model", model, "--output-dir", str(tmp_path / "o")]) == 2
+    assert "no images" in capsys.readouterr().err and not (tmp_path / "o").exists()
+    assert detect_main([image, "--model", model, "--output-dir", str(tmp_path / "used"), "--overwrite"]) == 0
+    assert not (tmp_path / "used" / "mine.txt").exists() and (tmp_path / "used" / "detections.json").is_file()
+    config = config_from_preset("psenet_r50")
+    torch.manual_seed(0)
+    from freereal_hf import PSENetForTextDetection
+
+    PSENetForTextDetection(config).save_pretrained(tmp_path / "pse")
+    assert detect_main([image, "--model", str(tmp_path / "pse"), "--unclip-ratio", "2", "--output-dir",
+                        str(tmp_path / "p")]) == 2
+    assert "psenet has no unclip ratio" in capsys.readouterr().err.replace("freereal_psenet", "psenet")
+
+
+def test_onnx_path_gives_the_torch_paths_polygons(photos, tmp_path):
+    pytest.importorskip("onnxruntime")
+    assert convert_main(["to-onnx", str(photos / "model"), str(tmp_path / "model.onnx")]) == 0
+    common = [str(photos / "in" / "img_1.png"), str(photos / "in" / "img_2.png"), "--output-type", "poly"]
+    assert detect_main(common + ["--model", str(photos / "model"), "--output-dir", str(tmp_path / "torch")]) == 0
+    assert detect_main(common + ["--onnx", str(tmp_path / "model.onnx"), "--output-dir", str(tmp_path / "ort")]) == 0
+    torch_run, onnx_run = (json.loads((tmp_path / n / "detections.json").read_text())["images"] for n in ("torch", "ort"))
+    assert sum(len(r["polygons"]) for r in torch_run) > 0
+    for a, b in zip(torch_run, onnx_run, strict=True):
+        assert len(a["polygons"]) == len(b["polygons"])
+        np.testing.assert_allclose(a["scores"], b["scores"], atol=1e-4)
+        for p, q in zip(a["polygons"], b["polygons"]):
+            assert np.shape(p) == np.shape(q) and np.abs(np.subtract(p, q)).max() <= 0.5
+
+
+def test_clockwise_quad_orders_points_as_icdar_expects():
+    counter = np.array([[0, 0], [0, 10], [20, 10], [20, 0]], np.float64)  # counter-clockwise on screen (y down)
+    quad = clockwise_quad(counter)
+    nxt = np.roll(quad, -1, axis=0)
+    assert np.sum((nxt[:, 0] - quad[:, 0]) * (nxt[:, 1] + quad[:, 1])) < 0
+    octagon = np.array([[5, 0], [15, 0], [20, 5], [20, 10], [15, 15], [5, 15], [0, 10], [0, 5]], np.float64)
+    assert clockwise_quad(octagon).shape == (4, 2)
