@@ -1,0 +1,68 @@
+"""ONNX Runtime against torch on the CPU: the same detector, the same input, the same run and thread count.
+
+Each preset is exported with ``freereal_hf.onnx_export.export_onnx`` (random weights: speed does not depend on
+them), then both run the same ``N x 3 x H x W`` batch; the median of ``--repeats`` timed runs after one warm-up is
+printed with the ratio torch / ONNX Runtime (> 1: ONNX Runtime is faster).
+
+  python scripts/benchmark_onnx.py --presets dbnet_r18 fcenet_r50 --size 640 640 --threads 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from freereal_hf import DETECTORS, PRESETS, config_from_preset
+from freereal_hf.onnx_export import OnnxTextDetector, export_onnx
+
+
+def _median_seconds(run, repeats: int) -> float:
+    run()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--presets", nargs="+", default=["dbnet_r18", "panet_r18", "psenet_r50", "fcenet_r50"],
+                        choices=sorted(PRESETS))
+    parser.add_argument("--size", nargs=2, type=int, default=[640, 640], metavar=("H", "W"))
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    if args.batch < 1 or args.threads < 1 or args.repeats < 1 or any(v < 32 or v % 32 for v in args.size):
+        parser.error("--batch, --threads and --repeats must be positive; --size multiples of 32")
+    torch.set_num_threads(args.threads)
+    x = torch.randn(args.batch, 3, *args.size, generator=torch.Generator().manual_seed(0))
+    print(f"input {tuple(x.shape)}, {args.threads} thread(s), median of {args.repeats} runs, torch "
+          f"{torch.__version__}")
+    print(f"{'preset':<22}{'torch ms':>10}{'ORT ms':>10}{'torch/ORT':>11}")
+    with tempfile.TemporaryDirectory() as folder:
+        for preset in args.presets:
+            config = config_from_preset(preset)
+            torch.manual_seed(0)
+            model = DETECTORS[config.model_type].model_class(config).eval()
+            try:
+                export_onnx(model, Path(folder) / f"{preset}.onnx")
+            except (RuntimeError, ValueError) as err:
+                print(f"{preset:<22}not exported: {str(err)[:90]}")
+                continue
+            detector = OnnxTextDetector(Path(folder) / f"{preset}.onnx", threads=args.threads)
+            with torch.no_grad():
+                ours = _median_seconds(lambda: model(x), args.repeats)
+            theirs = _median_seconds(lambda: detector(x), args.repeats)
+            print(f"{preset:<22}{ours * 1e3:>10.1f}{theirs * 1e3:>10.1f}{ours / theirs:>10.2f}x")
+
+
+if __name__ == "__main__":
+    main()
