@@ -217,7 +217,13 @@ class TextDetectionImageProcessor(BaseImageProcessor):
             raise ValueError(f"cannot tell which detector gave these outputs (model_type {model_type!r}); make the "
                              "processor with TextDetectionImageProcessor.for_config(model.config)")
         output_class = DETECTORS[model_type].model_class.output_class
-        return output_class(**{k: v for k, v in outputs.items() if k in output_class.__dataclass_fields__})
+        fields = {k: v for k, v in outputs.items() if k in output_class.__dataclass_fields__}
+        if any(isinstance(v, torch.Tensor) and v.ndim > 4 for v in fields.values()):
+            # transformers' batch splitting (object-detection pipeline, batch_size > 1) indexed a tuple of levels
+            # by image: one level of every image came back, the others are lost
+            raise ValueError(f"{model_type}'s per-level outputs cannot pass transformers' batch splitting; use "
+                             "batch_size=1 with the object-detection pipeline, or the text-detection pipeline")
+        return output_class(**fields)
 
     def post_process_object_detection(self, outputs: Any, threshold: float = 0.0,
                                       target_sizes: Sequence[tuple[int, int]] | None = None, config: Any = None,

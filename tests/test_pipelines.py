@@ -93,6 +93,17 @@ def test_object_detection_pipeline_gives_the_boxes_of_the_polygons(preset, tmp_p
             assert found["score"] == pytest.approx(float(want["scores"][i]), abs=1e-5)
             assert found["box"] == {"xmin": int(polygon[:, 0].min()), "ymin": int(polygon[:, 1].min()),
                                     "xmax": int(polygon[:, 0].max()), "ymax": int(polygon[:, 1].max())}
+    same = _images(1, sizes=((64, 80),) * 2)
+    if any(isinstance(v, tuple) for v in model(torch.zeros(1, 3, 64, 64)).values()):  # per-level outputs (FCENet)
+        with pytest.raises(ValueError, match="cannot pass transformers' batch splitting"):
+            detector([Image.fromarray(i) for i in same], batch_size=2, threshold=0.0)
+        return
+    # batched as transformers batches (images of one size): the library's batch of two, box for box
+    got = detector([Image.fromarray(i) for i in same], batch_size=2, threshold=0.0)
+    want = _direct(model, same, batch_size=2)
+    assert [len(image) for image in got] == [len(r["scores"]) for r in want]
+    assert [b["score"] for image in got for b in image] == pytest.approx(
+        [float(s) for r in want for s in r["scores"]], abs=1e-5)
 
 
 @pytest.mark.parametrize("preset", PRESETS)
