@@ -92,19 +92,28 @@ def _strokes(lab: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray
     yy, xx = np.meshgrid(np.arange(ph, dtype=np.float32), np.arange(pw, dtype=np.float32), indexing="ij")
     design = np.stack([np.ones((m, ph * pw), np.float32), xx.ravel()[None] / size[:, :1],
                        yy.ravel()[None] / size[:, 1:]], -1)
-    sample = band.reshape(m, -1)
+    # the band's pixels gathered per character (padded by repeating one with weight 0): the fit touches only them
+    flat_band = band.reshape(m, -1)
+    where = [np.flatnonzero(row) for row in flat_band]
+    length = max(len(w) for w in where)
+    index = np.stack([np.pad(w, (0, length - len(w)), mode="edge") for w in where])
+    valid = np.arange(length)[None] < np.array([len(w) for w in where])[:, None]
+    rows = np.arange(m)[:, None]
+    band_design, band_pixels = design[rows, index], pixels[rows, index]
+    sample = valid
     for _ in range(2):  # trimmed least squares: the band's pixels least like the fit (neighbouring letters) drop out
-        coef = _weighted_fit(design, pixels, sample.astype(np.float32))
-        err = np.square(pixels - design @ coef).sum(-1)
+        coef = _weighted_fit(band_design, band_pixels, sample.astype(np.float32))
+        err = np.square(band_pixels - band_design @ coef).sum(-1)
         sample = sample & (err <= _kth(err, sample, TRIM)[:, None])
-    coef = _weighted_fit(design, pixels, sample.astype(np.float32))
-    residual = pixels - design @ coef
+    coef = _weighted_fit(band_design, band_pixels, sample.astype(np.float32))
+    band_residual = band_pixels - band_design @ coef
     weight = sample.astype(np.float32)
     count = np.maximum(weight.sum(1), 2.0)[:, None, None]
-    mean = (weight[:, None, :] @ residual) / count
-    centred = (residual - mean) * np.sqrt(weight)[..., None]
+    mean = (weight[:, None, :] @ band_residual) / count
+    centred = (band_residual - mean) * np.sqrt(weight)[..., None]
     spread = centred.transpose(0, 2, 1) @ centred / (count - 1)
     metric = np.linalg.inv(spread + np.eye(3, dtype=np.float32) * SIGMA_FLOOR ** 2)  # background ~ N(0, spread)
+    residual = pixels - design @ coef
     weighted = residual @ metric
     distance = (weighted * residual).sum(-1)
     box = in_box.reshape(m, -1)
