@@ -9,7 +9,12 @@ import pytest
 import torch
 
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+# pytest-xdist runs two workers (setup.cfg): one thread each, so that they do not fight over the cores, and the
+# same in the processes tests start (MMOCR's reference, killed runs, remote code): results that tests compare
+# exactly must be summed in the same order on both sides
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = "1"
+torch.set_num_threads(1 if os.environ.get("PYTEST_XDIST_WORKER") else max(1, min(2, os.cpu_count() or 1)))
 
 
 @pytest.fixture(scope="session")
