@@ -320,3 +320,30 @@ def test_prepare_counts_non_utf8_texts_and_missing_images_and_its_card_loads_qui
     assert report.counts["records skipped"] == 1 and "train/img_2.jpg" in caplog.text
     assert "train/img_1.jpg" in caplog.text and len(ds) == 2
     assert "malformed" not in caplog.text  # the card's YAML passes datasets' own validation
+
+
+def test_prepare_in_several_processes_writes_the_same_bytes_and_counts_the_same(tmp_path, capsys):
+    """--num-proc 2 reads and checks records in two processes; shards, card and report are byte for byte those
+    of one process, bad records (a truncated image, a malformed annotation, a missing one) included."""
+    from freereal_hf.cli.prepare import main as prepare_main
+
+    src = tmp_path / "release"
+    write_release(src, 24)
+    good = (src / "train" / "img_3.jpg").read_bytes()
+    (src / "train" / "img_3.jpg").write_bytes(good[: len(good) // 2])
+    (src / "gt" / "gt_img_5.txt").write_text("10,10,nonsense\n")
+    (src / "gt" / "gt_img_7.txt").unlink()
+    outputs = {}
+    for n in (1, 2):
+        assert prepare_main(["icdar2015", str(src), "--out", str(tmp_path / f"out{n}"), "--num-proc", str(n), "--name", "r",
+                             "--max-shard-mb", "1"]) == 0
+        outputs[n] = capsys.readouterr().out
+    one = sorted(p.relative_to(tmp_path / "out1") for p in (tmp_path / "out1").rglob("*") if p.is_file())
+    two = sorted(p.relative_to(tmp_path / "out2") for p in (tmp_path / "out2").rglob("*") if p.is_file())
+    assert one == two and len(one) >= 2
+    for rel in one:
+        assert (tmp_path / "out1" / rel).read_bytes() == (tmp_path / "out2" / rel).read_bytes(), rel
+    assert outputs[1].replace("out1", "out") == outputs[2].replace("out2", "out") and "skipped" in outputs[1]
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_main(["icdar2015", str(src), "--out", str(tmp_path / "o"), "--num-proc", "0"])
+    assert exit_info.value.code == 2 and "--num-proc must be at least 1" in capsys.readouterr().err

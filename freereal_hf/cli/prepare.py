@@ -31,7 +31,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="with --push-to-hub: list the upload, send nothing")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace data/ and README.md of a non-empty --out that freereal-prepare did not write")
+    parser.add_argument("--num-proc", type=int, default=1, help="processes that read and check the records "
+                        "(the output is byte-identical for any number)")
     args = parser.parse_args(argv)
+    if args.num_proc < 1:
+        parser.error(f"--num-proc must be at least 1, got {args.num_proc}")
     if args.max_shard_mb <= 0:
         parser.error(f"--max-shard-mb must be positive, got {args.max_shard_mb}")
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(message)s")
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         files, report = prepare(args.format, args.src, args.out, name=args.name or args.push_to_hub,
                                 split=args.split, max_shard_bytes=args.max_shard_mb * 1_000_000,
-                                overwrite=args.overwrite)
+                                overwrite=args.overwrite, num_proc=args.num_proc)
     except (FileNotFoundError, ValueError) as exc:
         print(f"freereal-prepare: {exc}", file=sys.stderr)
         return 2

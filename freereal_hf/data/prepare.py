@@ -11,7 +11,9 @@ shard per image, so ``split_dataset_by_node`` (or DataLoader workers) share them
 
 from __future__ import annotations
 
+import functools
 import logging
+import multiprocessing
 import shutil
 import tempfile
 from pathlib import Path
@@ -29,20 +31,47 @@ from .schema import FEATURES
 logger = logging.getLogger("freereal_hf.data")
 
 
+def _read_one(format_name: str, entry: Entry) -> tuple[dict[str, Any] | None, Report]:
+    """One checked record (``None`` when skipped) and the report of reading it."""
+    report = Report()
+    try:
+        labels = get_format(format_name).labels(entry)
+        with open(entry.image, "rb") as f:
+            data = f.read()
+        return clean_record(entry.key, data, report=report, **labels), report
+    except (RecordError, OSError) as exc:
+        report.add("records skipped", entry.key, str(exc))
+        return None, report
+
+
 def iter_records(format_name: str, entries: Sequence[Entry], report: Report | None = None,
-                 progress: bool = False) -> Iterator[dict[str, Any]]:
-    """Checked records of ``entries`` (see ``formats.Format.entries``); bad ones are warned about, counted
-    in ``report`` and skipped."""
-    fmt = get_format(format_name)
+                 progress: bool = False, num_proc: int = 1) -> Iterator[dict[str, Any]]:
+    """Checked records of ``entries`` (see ``formats.Format.entries``), in their order; bad ones are warned
+    about, counted in ``report`` and skipped.
+
+    ``num_proc > 1`` reads and checks them in that many processes (forked where the platform allows, so that a
+    shared annotation file such as SynthText's ``gt.mat``, read once for the entries, is not read again), in
+    order: the records, and so the shards written from them, are the same for any ``num_proc``.
+    """
     report = report if report is not None else Report()
-    for entry in tqdm(entries, desc=f"reading {format_name}", unit="img", disable=not progress):
-        try:
-            labels = fmt.labels(entry)
-            with open(entry.image, "rb") as f:
-                data = f.read()
-            yield clean_record(entry.key, data, report=report, **labels)
-        except (RecordError, OSError) as exc:
-            report.add("records skipped", entry.key, str(exc))
+    bar = tqdm(total=len(entries), desc=f"reading {format_name}", unit="img", disable=not progress)
+    if num_proc <= 1:
+        results: Iterator[tuple[dict[str, Any] | None, Report]] = (_read_one(format_name, e) for e in entries)
+        pool = None
+    else:
+        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
+        pool = multiprocessing.get_context(method).Pool(num_proc)
+        results = pool.imap(functools.partial(_read_one, format_name), entries, chunksize=8)
+    try:
+        for record, part in results:
+            report.merge(part)
+            bar.update(1)
+            if record is not None:
+                yield record
+    finally:
+        bar.close()
+        if pool is not None:
+            pool.terminate()
 
 
 def _generate(format_name: str, entries: list[Entry]) -> Iterator[dict[str, Any]]:
@@ -133,13 +162,15 @@ def check_output_folder(src: str | Path, out: str | Path, overwrite: bool = Fals
 
 def prepare(format_name: str, src: str | Path, out: str | Path, *, name: str | None = None,
             split: str | None = None, max_shard_bytes: int = 500_000_000, progress: bool = True,
-            entries: Sequence[Entry] | None = None, overwrite: bool = False) -> tuple[dict[str, list[Path]], Report]:
+            entries: Sequence[Entry] | None = None, overwrite: bool = False,
+            num_proc: int = 1) -> tuple[dict[str, list[Path]], Report]:
     """Converts the release under ``src`` into a Hub-like dataset folder ``out``.
 
     Everything is written into a staging folder beside ``out`` and swapped in (``data/`` and ``README.md``) only
     when complete: a run that fails halfway leaves a previous output as it was. ``out`` may not hold or lie
     inside ``src``, and a non-empty ``out`` that ``prepare`` did not write is refused unless ``overwrite``.
-    ``split`` forces every image into one split (default: from folder names, see ``formats``).
+    ``split`` forces every image into one split (default: from folder names, see ``formats``). ``num_proc``
+    processes read and check the records; the output is byte-identical for any number.
     Returns the parquet files per split and the report of what was read, repaired and skipped.
     """
     out = Path(out)
@@ -158,7 +189,7 @@ def prepare(format_name: str, src: str | Path, out: str | Path, *, name: str | N
         counts, names = {}, {}
         for split_name, split_entries in sorted(by_split.items()):
             writer = _ShardWriter(staging / "data", split_name, max_shard_bytes)
-            for record in iter_records(format_name, split_entries, report, progress=progress):
+            for record in iter_records(format_name, split_entries, report, progress=progress, num_proc=num_proc):
                 writer.add(record)
             names[split_name] = [p.name for p in writer.close()]
             counts[split_name] = writer.count
