@@ -1,0 +1,91 @@
+#!/usr/bin/env python
+"""Preparation at SynthText scale: ``freereal-prepare synthtext`` and the glyph-mask step, images/s for
+``--num-proc`` 1 and 2, and the projected time for SynthText's 858,750 images on 16 cores.
+
+A release in SynthText's layout (``gt.mat`` with ``imnames``, ``wordBB``, ``charBB``, ``txt``, JPEG images in
+numbered folders) is generated from the synthtext demo domain (``--images`` of ``--size``; SynthText's own images
+are about 0.2 MP). Both runs write real parquet shards; their bytes are compared. Two projections for 16
+processes: linear (each process as fast as one of the two) and Amdahl's (the serial share the 1 -> 2 speed-up
+implies, such as the one parquet writer, stays serial).
+
+  python scripts/benchmark_prepare.py [--images 2000] [--size 384 512]
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import scipy.io
+
+from freereal_hf.data.demo import render_sample
+from freereal_hf.data.prepare import prepare
+
+SYNTHTEXT_IMAGES = 858_750
+
+
+def write_release(root: Path, images: int, size: tuple[int, int]) -> None:
+    """``images`` synthtext-domain renders as a SynthText release under ``root``."""
+    names, words, chars, texts = (np.empty((1, images), dtype=object) for _ in range(4))
+    for i in range(images):
+        sample = render_sample(np.random.default_rng([3, i]), "synthtext", size, max_words=6)
+        name = f"{i // 1000}/image_{i}.jpg"
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(root / name), sample.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])
+        names[0, i] = np.array([name])
+        words[0, i] = sample.polygons.reshape(-1, 4, 2).transpose(2, 1, 0).astype(np.float64)
+        chars[0, i] = sample.char_quads.transpose(2, 1, 0).astype(np.float64)
+        texts[0, i] = np.array(sample.texts, dtype=object)
+    scipy.io.savemat(root / "gt.mat", {"imnames": names, "wordBB": words, "charBB": chars, "txt": texts})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=2000)
+    parser.add_argument("--size", type=int, nargs=2, default=[384, 512], metavar=("H", "W"))
+    args = parser.parse_args()
+    if args.images < 1 or min(args.size) < 64:
+        parser.error("--images must be positive and --size at least 64")
+    cv2.setNumThreads(1)
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        start = time.perf_counter()
+        write_release(root / "release", args.images, tuple(args.size))
+        print(f"generated {args.images} images of {args.size[0]} x {args.size[1]} in SynthText's layout "
+              f"({time.perf_counter() - start:.0f} s)")
+        rates = {}
+        for n in (1, 2):
+            start = time.perf_counter()
+            prepare("synthtext", root / "release", root / f"out{n}", name="bench", progress=False, num_proc=n)
+            rates[n] = args.images / (time.perf_counter() - start)
+        same = all((root / "out1" / p.relative_to(root / "out2")).read_bytes() == p.read_bytes()
+                   for p in (root / "out2").rglob("*") if p.is_file())
+        from datasets import load_dataset
+
+        from freereal_hf.glyphmix import add_glyph_masks
+
+        mask_rates = {}
+        for n in (1, 2):
+            dataset = load_dataset("parquet", data_files=str(root / "out1" / "data" / "*.parquet"), split="train",
+                                   cache_dir=str(root / f"cache{n}"))
+            start = time.perf_counter()
+            add_glyph_masks(dataset, num_proc=n if n > 1 else None)
+            mask_rates[n] = args.images / (time.perf_counter() - start)
+        shutil.rmtree(root / "release")
+    print(f"{'step':<26}{'N=1 img/s':>11}{'N=2 img/s':>11}{'N2/N1':>7}{'16 cores, linear':>18}{'16 cores, Amdahl':>18}")
+    for step, r in (("freereal-prepare", rates), ("glyph masks (datasets.map)", mask_rates)):
+        linear = SYNTHTEXT_IMAGES / (r[2] / 2 * 16) / 60
+        # the serial share s that the 1 -> 2 speed-up implies (1 / (s + (1 - s) / 2)), carried to 16 processes
+        serial = min(1.0, max(0.0, 2 * r[1] / r[2] - 1))
+        amdahl = SYNTHTEXT_IMAGES / (r[1] / (serial + (1 - serial) / 16)) / 60
+        print(f"{step:<26}{r[1]:>11.1f}{r[2]:>11.1f}{r[2] / r[1]:>7.2f}{linear:>14.1f} min{amdahl:>14.1f} min")
+    print(f"N=1 and N=2 shards byte-identical: {same}")
+
+
+if __name__ == "__main__":
+    main()
