@@ -200,3 +200,23 @@ def test_text_detection_pipeline_as_remote_code_without_the_package(processor_fi
     proc = run_without_package(code, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.startswith("ok")
+
+
+def test_pad_size_lets_mixed_sizes_batch_in_the_object_detection_pipeline(tmp_path):
+    """README's advice for object-detection batches of mixed sizes: a processor with a fixed pad_size."""
+    model = _saved("dbnet_r18", tmp_path)
+    processor = TextDetectionImageProcessor.for_config(model.config)
+    padded = TextDetectionImageProcessor(**{**processor.to_dict(), "pad_size": [128, 128]})
+    images = _images()  # 72 x 96, 96 x 80, 60 x 60: three different input sizes
+    assert padded(images, return_tensors="pt")["pixel_values"].shape == (3, 3, 128, 128)
+    with pytest.raises(ValueError, match="does not fit pad_size"):
+        TextDetectionImageProcessor(**{**processor.to_dict(), "pad_size": [64, 64]})(images[0])
+    with pytest.raises(ValueError, match="positive multiples of 32"):
+        TextDetectionImageProcessor(pad_size=[100, 128])
+    padded.save_pretrained(tmp_path)
+    detector = pipeline("object-detection", model=str(tmp_path))
+    got = detector([Image.fromarray(i) for i in images], batch_size=3, threshold=0.0)
+    want = detect(model, images, padded, batch_size=3)  # the same fixed-size batch, through the library
+    assert [len(image) for image in got] == [len(r["scores"]) for r in want]
+    assert [b["score"] for image in got for b in image] == pytest.approx(
+        [float(s) for r in want for s in r["scores"]], abs=1e-5)

@@ -33,7 +33,6 @@ from typing import Any
 import cv2
 import numpy as np
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 OUTPUTS = ("json", "png", "icdar", "coco")
 
 
@@ -84,6 +83,8 @@ def main(argv: list[str] | None = None) -> int:
 def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]]:
     """The image files named by ``inputs`` (files; folders: their images with a known suffix, recursively,
     sorted; globs: their matches, sorted), each once, and ``(input, why)`` for inputs that name nothing."""
+    from ..data.formats import IMAGE_SUFFIXES  # what freereal-prepare reads as images
+
     files: list[Path] = []
     nothing: list[tuple[str, str]] = []
     for item in inputs:
@@ -91,7 +92,7 @@ def collect_inputs(inputs: list[str]) -> tuple[list[Path], list[tuple[str, str]]
         if path.is_dir():
             found = sorted(p for p in path.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
             if not found:
-                nothing.append((item, f"a folder with no images ({', '.join(IMAGE_SUFFIXES)})"))
+                nothing.append((item, f"a folder with no images ({', '.join(sorted(IMAGE_SUFFIXES))})"))
         elif path.exists():
             found = [path]
         elif glob.has_magic(item):
@@ -138,6 +139,7 @@ class _Writers:
         return name
 
     def add(self, path: Path, image: np.ndarray, result: dict[str, Any]) -> None:
+        from ..models.polygons import polygon_area_perimeter
         from ..visualize import draw_polygons
 
         name = self._name(path)
@@ -161,7 +163,7 @@ class _Writers:
             for p, s in zip(polygons, scores):
                 x0, y0 = p.min(0)
                 x1, y1 = p.max(0)
-                area = 0.5 * abs(float(np.dot(p[:, 0], np.roll(p[:, 1], 1)) - np.dot(p[:, 1], np.roll(p[:, 0], 1))))
+                area = polygon_area_perimeter(p)[0]
                 self.coco["annotations"].append({
                     "id": len(self.coco["annotations"]) + 1, "image_id": image_id, "category_id": 1,
                     "segmentation": [p.reshape(-1).round(2).tolist()], "area": round(area, 2),
