@@ -33,7 +33,7 @@ def write_release(root: Path, images: int, size: tuple[int, int]) -> None:
     """``images`` synthtext-domain renders as a SynthText release under ``root``."""
     names, words, chars, texts = (np.empty((1, images), dtype=object) for _ in range(4))
     for i in range(images):
-        sample = render_sample(np.random.default_rng([3, i]), "synthtext", size, max_words=6)
+        sample = render_sample(np.random.default_rng([3, i]), "synthetic", size, max_words=6)
         name = f"{i // 1000}/image_{i}.jpg"
         (root / name).parent.mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(root / name), sample.image[..., ::-1], [cv2.IMWRITE_JPEG_QUALITY, 90])

@@ -9,11 +9,13 @@ by four ways of putting synthetic text on real-like images; the figure is the sh
 - mixup: ``0.5 * real + 0.5 * synthetic``;
 - CutMix: one rectangle (25-50% of the image) of the synthetic image pasted at the same place;
 - ClassMix-style: the synthetic image's text class (its word polygons, background inside them included);
-- GlyphMix: only the glyph strokes (``freereal_hf.glyphmix``: masks by colour clustering, ``A^G``).
+- GlyphMix: only the glyph strokes (``freereal_hf.glyphmix.glyph_mask``, ``A^G``).
 
-Classifier training, probe and mixing images are disjoint demo sets (different seeds).
+Classifier training, probe and mixing images are disjoint demo sets. Each seed (``--seeds``, three by default)
+draws its own sets, classifier initialisation and mixing boxes; the table gives the mean and the standard
+deviation over seeds.
 
-  python scripts/domain_probe.py [--train-images 128] [--probe-images 64] [--size 128]
+  python scripts/domain_probe.py [--seeds 0 1 2] [--train-images 128] [--probe-images 64] [--size 128]
 """
 
 from __future__ import annotations
@@ -44,18 +46,13 @@ def classifier() -> nn.Module:
                          nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(64, 1))
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--train-images", type=int, default=128, help="per domain")
-    parser.add_argument("--probe-images", type=int, default=64)
-    parser.add_argument("--size", type=int, default=128)
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args()
-    torch.manual_seed(args.seed)
-    rng = np.random.default_rng(args.seed)
-    s = args.size
-    syn_train, real_train = render("synthetic", args.train_images, 100, s), render("real-like", args.train_images, 101, s)
+def probe(seed: int, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
+    """One seed: the classifier's held-out accuracy and, per mix, the share of mixed images classified as real."""
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    s, base = args.size, 1000 * seed
+    syn_train = render("synthetic", args.train_images, base + 100, s)
+    real_train = render("real-like", args.train_images, base + 101, s)
     x = to_tensor([r.image for r in syn_train + real_train])
     y = torch.tensor([0.0] * len(syn_train) + [1.0] * len(real_train))
     model = classifier()
@@ -73,9 +70,10 @@ def main() -> None:
         with torch.no_grad():
             return float((torch.sigmoid(model(to_tensor(images))[:, 0]) > 0.5).float().mean())
 
-    syn_test, real_test = render("synthetic", args.probe_images, 200, s), render("real-like", args.probe_images, 201, s)
+    syn_test = render("synthetic", args.probe_images, base + 200, s)
+    real_test = render("real-like", args.probe_images, base + 201, s)
     accuracy = (1 - real_share([r.image for r in syn_test]) + real_share([r.image for r in real_test])) / 2
-    syn, real = render("synthetic", args.probe_images, 300, s), render("real-like", args.probe_images, 301, s)
+    syn, real = render("synthetic", args.probe_images, base + 300, s), render("real-like", args.probe_images, base + 301, s)
     mixes: dict[str, list[np.ndarray]] = {"mixup": [], "CutMix": [], "ClassMix-style": [], "GlyphMix": []}
     for a, b in zip(real, syn):
         ri, si = a.image.astype(np.float32), b.image.astype(np.float32)
@@ -92,11 +90,30 @@ def main() -> None:
         mixes["ClassMix-style"].append(np.where(region[..., None] > 0, b.image, a.image))
         glyph = glyph_mask(b.image, b.char_quads)
         mixes["GlyphMix"].append(np.where(glyph[..., None], b.image, a.image))
-    print(f"probe: held-out accuracy synthetic vs real-like {100 * accuracy:.1f}% "
-          f"({args.probe_images} + {args.probe_images} images, {s} x {s})")
-    print("| mix | classified as real |\n|---|---:|")
-    for name, images in mixes.items():
-        print(f"| {name} | {100 * real_share(images):.1f}% |")
+    return accuracy, {name: real_share(images) for name, images in mixes.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--train-images", type=int, default=128, help="per domain")
+    parser.add_argument("--probe-images", type=int, default=64)
+    parser.add_argument("--size", type=int, default=128)
+    parser.add_argument("--epochs", type=int, default=12)
+    args = parser.parse_args()
+    if min(args.train_images, args.probe_images, args.epochs) < 1 or args.size < 32:
+        parser.error("image counts and epochs must be at least 1, --size at least 32")
+    runs = [probe(seed, args) for seed in args.seeds]
+
+    def stat(values: list[float]) -> str:
+        values = [100 * v for v in values]
+        return f"{np.mean(values):.1f}% +- {np.std(values, ddof=1) if len(values) > 1 else 0.0:.1f}"
+
+    print(f"probe: held-out accuracy synthetic vs real-like {stat([a for a, _ in runs])} "
+          f"({args.probe_images} + {args.probe_images} images, {args.size} x {args.size}; {len(runs)} seeds)")
+    print("| mix | classified as real (mean +- sd over seeds) |\n|---|---:|")
+    for name in runs[0][1]:
+        print(f"| {name} | {stat([shares[name] for _, shares in runs])} |")
 
 
 if __name__ == "__main__":

@@ -1,68 +1,279 @@
 #!/usr/bin/env python
-"""Does FreeReal pre-training help? A controlled experiment on the demo data (a report, not a test).
+"""Does FreeReal pre-training help, beyond the seed noise? A study on the demo data (a report, not a test).
 
-Same detector (``--model``, any preset; DBNet-R18 by default; fresh initialisation), same seeds and budgets; three starting points:
+For every seed, every starting point and every label budget, one detector (``--model``, DBNet-R18 by default,
+fresh initialisation) is fine-tuned on a few labeled real-like images and evaluated (h-mean, IoU 0.5) on held-out
+real-like images. The starting points:
 
-  (a) no pre-training;
-  (b) conventional pre-training on synthetic data only (supervised on word polygons, all steps);
-  (c) FreeReal: a third of the steps supervised on synthetic data (character regions), then student/teacher
-      with GlyphMix on unlabeled real-like images.
+  none        no pre-training;
+  synthetic   conventional pre-training on synthetic data only (supervised on word polygons, all steps);
+  freereal    FreeReal: a third of the steps supervised on synthetic data (character regions), then
+              student/teacher with GlyphMix (A^G(A^T(real), synthetic)) on unlabeled real-like images;
+  A^T only    the same without the inter-domain glyph mixing (real-real text-balanced mixing only);
+  A^G only    the same without the intra-domain mixing (glyphs pasted on the real batch only).
 
-Each is then fine-tuned on a few labeled real-like images and evaluated (h-mean, IoU 0.5) on held-out
-real-like images. The unlabeled real-like images of (c), the fine-tuning images and the held-out images are
-three disjoint demo sets (different seeds).
+What changes with the seed: the initialisation, every random draw of pre-training and fine-tuning, and which
+labeled real-like images fine-tuning gets (the budgets of one seed are nested: its 8 images are the first 8 of
+its 32). Within a seed every start fine-tunes on the same images, so the difference between two starts is
+paired. What does not: the synthetic set, the unlabeled real-like set, the held-out set (four disjoint demo
+sets). The real-like set of pre-training carries labels, so every FreeReal run also measures its teacher's
+pseudo-labels against them (they reach no loss): ``teacher_eval.jsonl`` in each pre-training folder.
 
-  python scripts/experiment_pretraining.py [--model dbnet_r18|psenet_r50|panet_r18|...] [--pretrain-steps 150] [--finetune-steps 120] [--crop-size 256]
-      [--output-dir outputs/experiment]
+Writes to ``--output-dir``: ``results.md`` (the tables), ``results.json`` (every run), ``study.png`` (h-mean
+against labeled images, one line per start, mean and standard deviation over seeds). Every run keeps its own
+folder; runs already finished (a ``result.json``) are reused, so an interrupted study continues where it
+stopped, and adding seeds or budgets runs only the new cells. ``--jobs`` runs that many at once (one thread each).
+
+The default grid (5 seeds x 5 starts x budgets 8 and 32; 20 pre-trainings of 150 steps, 50 fine-tunings of
+150 steps, all on 128 x 128 demo images with 128 x 128 crops) takes about an hour on 2 CPU cores with
+``--jobs 2``; at 256 x 256 (``--image-size 256 --crop-size 256``) it takes about four times as long.
+
+  python scripts/experiment_pretraining.py [--model dbnet_r18] [--seeds 0 1 2 3 4] [--budgets 8 32] [--jobs 2]
+      [--starts none synthetic freereal at_only ag_only] [--output-dir outputs/study]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
+import multiprocessing
+import os
+import sys
+from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
-from freereal_hf.training import FinetuneArguments, PretrainArguments, finetune, pretrain
+STARTS = {  # folder name -> (label, PretrainArguments overrides; None: no pre-training)
+    "none": ("none", None),
+    "synthetic": ("synthetic only", {"char_mode": False, "stage1_steps": "all", "save_student": True}),
+    "freereal": ("FreeReal", {}),
+    "at_only": ("A^T only", {"inter_domain": False}),
+    "ag_only": ("A^G only", {"intra_domain": False}),
+}
+SETTINGS = ("model", "pretrain_steps", "finetune_steps", "image_size", "crop_size", "eval_images", "synthetic_images",
+            "real_images", "ema_momentum", "learning_rate")
 
 
-def main() -> None:
+@dataclass(frozen=True)
+class Run:
+    kind: str  # "pretrain" or "finetune"
+    start: str
+    seed: int
+    budget: int = 0
+
+    @property
+    def folder(self) -> str:
+        return f"pretrain/{self.start}/seed{self.seed}" if self.kind == "pretrain" else \
+            f"finetune/{self.start}/n{self.budget}/seed{self.seed}"
+
+
+def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
+    """Runs one pre-training or fine-tuning in this (fresh) process, one thread, its output in its log file."""
+    run, settings, root = job
+    import torch
+
+    torch.set_num_threads(1)
+    from freereal_hf.training import FinetuneArguments, PretrainArguments, finetune, pretrain
+
+    out = Path(root) / run.folder
+    redo = out.exists()  # an interrupted run of this study: started again
+    out.mkdir(parents=True, exist_ok=True)
+    size = settings["image_size"]
+    with open(out / "log.txt", "w") as log:
+        os.dup2(log.fileno(), 1)
+        os.dup2(log.fileno(), 2)
+        if run.kind == "pretrain":
+            overrides = dict(STARTS[run.start][1])
+            if overrides.get("stage1_steps") == "all":
+                overrides["stage1_steps"] = settings["pretrain_steps"]
+            result = pretrain(PretrainArguments(
+                output_dir=str(out), model=settings["model"], max_steps=settings["pretrain_steps"], seed=run.seed,
+                synthetic_dataset=f"demo:synthetic:{settings['synthetic_images']}",
+                real_datasets=[f"demo:real-like:{settings['real_images']}:3"], image_size=size,
+                crop_size=settings["crop_size"], ema_momentum=settings["ema_momentum"], report_to="none",
+                save_steps=0, num_workers=0, overwrite_output_dir=redo, eval_steps=max(1, settings["pretrain_steps"] // 5),
+                **overrides))
+            record = {"final_dir": result["final_dir"], "teacher": result["teacher_metrics"]}
+        else:
+            model = settings["model"] if run.start == "none" else str(Path(root) / Run("pretrain", run.start, run.seed).folder / "final")
+            result = finetune(FinetuneArguments(
+                output_dir=str(out), model=model, train_dataset=f"demo:real-like:{run.budget}:{100 + run.seed}",
+                eval_dataset=f"demo:real-like:{settings['eval_images']}:9", max_steps=settings["finetune_steps"],
+                learning_rate=settings["learning_rate"], warmup_steps=10, crop_size=settings["crop_size"],
+                scale_min=0.8, scale_max=1.25, eval_steps=0, save_steps=0, eval_long_side=size, image_size=size,
+                report_to="none", seed=run.seed, num_workers=0, overwrite_output_dir=redo,
+                batch_size=min(4, run.budget)))
+            record = {"metrics": result["metrics"]}
+    (out / "result.json").write_text(json.dumps(record))
+    return run, record
+
+
+def t_quantile(df: int) -> float:
+    """The 97.5 % quantile of Student's t with ``df`` degrees of freedom (a 95 % two-sided interval)."""
+    from scipy.stats import t
+
+    return float(t.ppf(0.975, df))
+
+
+def summarise(values: list[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (0 for one value)."""
+    n = len(values)
+    mean = sum(values) / n
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1)) if n > 1 else 0.0
+
+
+def paired(a: list[float], b: list[float]) -> tuple[float, float, float]:
+    """Mean paired difference ``a - b`` and its 95 % t-interval."""
+    diffs = [x - y for x, y in zip(a, b)]
+    mean, sd = summarise(diffs)
+    half = t_quantile(len(diffs) - 1) * sd / math.sqrt(len(diffs)) if len(diffs) > 1 else float("nan")
+    return mean, mean - half, mean + half
+
+
+def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seeds: list[int], root: Path,
+           records: dict[Run, dict]) -> str:
+    hmean = {(s, b): [records[Run("finetune", s, seed, b)]["metrics"]["hmean"] for seed in seeds]
+             for s in starts for b in budgets}
+    lines = [f"{settings['model']}; {len(seeds)} seeds ({', '.join(map(str, seeds))}); demo images and crops "
+             f"{settings['image_size']} x {settings['image_size']} / {settings['crop_size']}; pre-training "
+             f"{settings['pretrain_steps']} steps on {settings['synthetic_images']} synthetic + "
+             f"{settings['real_images']} unlabeled real-like images; fine-tuning {settings['finetune_steps']} steps; "
+             f"h-mean on {settings['eval_images']} held-out real-like images", "",
+             "h-mean, mean +- standard deviation over seeds:", "",
+             "| start | " + " | ".join(f"{b} labeled" for b in budgets) + " |",
+             "|---|" + "---:|" * len(budgets)]
+    for s in starts:
+        cells = [f"{m:.3f} +- {sd:.3f}" for m, sd in (summarise(hmean[(s, b)]) for b in budgets)]
+        lines.append(f"| {STARTS[s][0]} | " + " | ".join(cells) + " |")
+    base = "synthetic" if "synthetic" in starts else None
+    if base and len(seeds) > 1:
+        lines += ["", "Paired difference in h-mean against synthetic only (same seed, same fine-tuning images), "
+                      "mean [95 % interval]:", "", "| start | " + " | ".join(f"{b} labeled" for b in budgets) + " |",
+                  "|---|" + "---:|" * len(budgets)]
+        for s in starts:
+            if s != base:
+                cells = [f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi in
+                         (paired(hmean[(s, b)], hmean[(base, b)]) for b in budgets)]
+                lines.append(f"| {STARTS[s][0]} | " + " | ".join(cells) + " |")
+    teachers = [s for s in starts if STARTS[s][1] is not None and "stage1_steps" not in STARTS[s][1]]
+    if teachers:
+        lines += ["", "The teacher's pseudo-labels on the unlabeled real-like images, against their labels (never "
+                      "in a loss), at the start of stage 2 and at the end, mean over seeds:", "",
+                  "| start | h-mean at start | h-mean at end | pixel precision at end | pixel recall at end | "
+                  "ignored at end |", "|---|---:|---:|---:|---:|---:|"]
+        for s in teachers:
+            curves = [[json.loads(line) for line in (root / Run("pretrain", s, seed).folder / "teacher_eval.jsonl")
+                       .read_text().splitlines()] for seed in seeds]
+            first = summarise([c[0]["hmean"] for c in curves])[0]
+            last = {k: summarise([c[-1][k] for c in curves])[0]
+                    for k in ("hmean", "pixel_precision", "pixel_recall", "ignored_fraction")}
+            lines.append(f"| {STARTS[s][0]} | {first:.3f} | {last['hmean']:.3f} | {last['pixel_precision']:.3f} | "
+                         f"{last['pixel_recall']:.3f} | {last['ignored_fraction']:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(starts: list[str], budgets: list[int], seeds: list[int], records: dict[Run, dict], path: Path,
+         title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    for k, s in enumerate(starts):
+        stats = [summarise([records[Run("finetune", s, seed, b)]["metrics"]["hmean"] for seed in seeds]) for b in budgets]
+        offset = 1 + 0.03 * (k - (len(starts) - 1) / 2)  # side by side, so the error bars stay readable
+        ax.errorbar([b * offset for b in budgets], [m for m, _ in stats], yerr=[sd for _, sd in stats], marker="o",
+                    capsize=3, label=STARTS[s][0])
+    ax.set_xscale("log", base=2)
+    ax.set_xticks(budgets, [str(b) for b in budgets])
+    ax.set_xlabel("labeled real-like images for fine-tuning")
+    ax.set_ylabel(f"h-mean (mean +- sd over {len(seeds)} seeds)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="dbnet_r18", help="preset of the detector (dbnet_r18)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    parser.add_argument("--starts", nargs="+", default=list(STARTS), choices=list(STARTS))
+    parser.add_argument("--budgets", type=int, nargs="+", default=[8, 32], help="labeled real-like images (8 32)")
     parser.add_argument("--pretrain-steps", type=int, default=150)
-    parser.add_argument("--finetune-steps", type=int, default=120)
-    parser.add_argument("--finetune-images", type=int, default=8)
-    parser.add_argument("--eval-images", type=int, default=32)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--crop-size", type=int, default=256, help="training crop of both phases (256)")
-    parser.add_argument("--output-dir", default="outputs/experiment")
-    args = parser.parse_args()
-    out = Path(args.output_dir)
-    common = dict(synthetic_dataset="demo:synthetic:64", real_datasets=["demo:real-like:64:3"], crop_size=args.crop_size,
-                  max_steps=args.pretrain_steps, seed=args.seed, model=args.model, ema_momentum=0.99, report_to="none", save_steps=0)
-    starts = {"(a) no pre-training": args.model}
-    runs = {"(b) synthetic only": PretrainArguments(output_dir=str(out / "pretrain_synthetic"), char_mode=False,
-                                                    stage1_steps=args.pretrain_steps, save_student=True, **common),
-            "(c) FreeReal": PretrainArguments(output_dir=str(out / "pretrain_freereal"), **common)}
-    for name, run in runs.items():
-        print(f"== pre-training {name}")
-        starts[name] = pretrain(run)["final_dir"]
-    results = {}
-    for name, model in starts.items():
-        print(f"== fine-tuning {name} from {model}")
-        tag = name.split(")")[0].strip("(")
-        r = finetune(FinetuneArguments(
-            output_dir=str(out / f"finetune_{tag}"), model=model, train_dataset=f"demo:real-like:{args.finetune_images}:5",
-            eval_dataset=f"demo:real-like:{args.eval_images}:9", max_steps=args.finetune_steps, learning_rate=2e-3,
-            warmup_steps=10, crop_size=args.crop_size, scale_min=0.8, scale_max=1.25, eval_steps=0, save_steps=0,
-            eval_long_side=256, report_to="none", seed=args.seed))
-        results[name] = r["metrics"]
-    print(f"\n{args.model}; crop {args.crop_size}; pre-training {args.pretrain_steps} steps, fine-tuning {args.finetune_steps} steps on "
-          f"{args.finetune_images} labeled real-like images, evaluated on {args.eval_images} held-out ones\n")
-    print("| start | precision | recall | h-mean |\n|---|---:|---:|---:|")
-    for name, m in results.items():
-        print(f"| {name} | {m['precision']:.4f} | {m['recall']:.4f} | {m['hmean']:.4f} |")
-    (out / "results.json").write_text(json.dumps(results, indent=1))
+    parser.add_argument("--finetune-steps", type=int, default=150)
+    parser.add_argument("--image-size", type=int, default=128, help="side of the demo images (128)")
+    parser.add_argument("--crop-size", type=int, default=128, help="training crop of both phases (128)")
+    parser.add_argument("--eval-images", type=int, default=64)
+    parser.add_argument("--synthetic-images", type=int, default=64)
+    parser.add_argument("--real-images", type=int, default=64, help="unlabeled real-like images of pre-training")
+    parser.add_argument("--ema-momentum", type=float, default=0.99)
+    parser.add_argument("--learning-rate", type=float, default=2e-3, help="of fine-tuning")
+    parser.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each (2)")
+    parser.add_argument("--output-dir", default="outputs/study")
+    args = parser.parse_args(argv)
+    for name in ("pretrain_steps", "finetune_steps", "eval_images", "synthetic_images", "real_images", "jobs"):
+        if getattr(args, name) < 1:
+            parser.error(f"--{name.replace('_', '-')} must be at least 1")
+    if min(args.budgets) < 1 or min(args.seeds) < 0:
+        parser.error("budgets must be at least 1 and seeds 0 or more")
+    if args.crop_size < 32 or args.crop_size % 32 or args.image_size < 32:
+        parser.error("--crop-size must be a multiple of 32 and --image-size at least 32")
+    if not 0 <= args.ema_momentum < 1:
+        parser.error("--ema-momentum must be in [0, 1)")
+    seeds, budgets = sorted(set(args.seeds)), sorted(set(args.budgets))
+    starts = [s for s in STARTS if s in args.starts]
+    root = Path(args.output_dir)
+    if root.exists() and not root.is_dir():
+        parser.error(f"--output-dir {root} is a file")
+    settings = {k: getattr(args, k) for k in SETTINGS}
+    saved = root / "study.json"
+    if saved.exists():
+        previous = json.loads(saved.read_text())
+        if previous != settings:
+            changed = ", ".join(k for k in SETTINGS if previous.get(k) != settings[k])
+            parser.error(f"{root} holds a study with other settings ({changed}); its runs cannot be reused: give "
+                         f"another --output-dir")
+    elif root.exists() and any(root.iterdir()):
+        parser.error(f"--output-dir {root} is not empty and holds no study (study.json); give another folder")
+    root.mkdir(parents=True, exist_ok=True)
+    saved.write_text(json.dumps(settings, indent=1))
+
+    pretrains = [Run("pretrain", s, seed) for s in starts if STARTS[s][1] is not None for seed in seeds]
+    finetunes = [Run("finetune", s, seed, b) for s in starts for b in budgets for seed in seeds]
+    records: dict[Run, dict] = {}
+    from tqdm.auto import tqdm
+
+    for phase in (pretrains, finetunes):
+        todo = []
+        for run in phase:
+            done = root / run.folder / "result.json"
+            if done.exists():
+                records[run] = json.loads(done.read_text())
+            else:
+                todo.append(run)
+        print(f"{len(phase) - len(todo)} {phase[0].kind if phase else ''} runs reused, {len(todo)} to run "
+              f"(logs in {root}/*/.../log.txt)", flush=True)
+        # a fresh process per run (spawn): no state crosses runs, and a crash names its run
+        with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
+            jobs = [(run, settings, str(root)) for run in todo]
+            for run, record in tqdm(pool.imap_unordered(run_one, jobs), total=len(jobs), desc=f"{len(todo)} runs"):
+                records[run] = record
+    text = report(settings, starts, budgets, seeds, root, records)
+    (root / "results.md").write_text(text)
+    (root / "results.json").write_text(json.dumps(
+        [{**asdict(run), **record} for run, record in sorted(records.items(), key=lambda kv: kv[0].folder)], indent=1))
+    if len(budgets) > 0:
+        plot(starts, budgets, seeds, records, root / "study.png",
+             f"{args.model}: fine-tuned h-mean on {args.eval_images} held-out real-like demo images")
+    print(text)
+    print(f"tables in {root / 'results.md'}, plot in {root / 'study.png'}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

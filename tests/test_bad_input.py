@@ -73,6 +73,9 @@ def test_a_used_output_folder_is_refused_and_kept(main, tmp_path, capsys):
     (["--crop_size", "90"], "--crop_size must be a positive multiple of 32"),
     (["--crop_size", "0"], "--crop_size must be a positive multiple of 32"),
     (["--learning_rate", "0"], "--learning_rate must be positive"),
+    (["--eval_images", "0"], "--eval_images must be at least 1"),
+    (["--eval_steps", "-1"], "--eval_steps must be 0 or more"),
+    (["--eval_long_side", "16"], "--eval_long_side must be at least 32"),
 ])
 def test_bad_numbers_fail_before_any_work(flags, expected, tmp_path, capsys):
     assert pretrain_main(["--output_dir", str(tmp_path / "out"), *flags]) == 2
@@ -118,6 +121,26 @@ def test_synthetic_data_without_character_boxes_is_refused(tmp_path, capsys):
     message = _error(capsys)
     assert "nochars" in message and "character boxes" in message
     assert not (tmp_path / "out" / "final").exists()
+
+
+def test_a_teacher_evaluation_set_without_labels_is_refused_before_the_first_step(tmp_path, capsys):
+    from freereal_hf.data.demo import demo_dataset
+    from freereal_hf.data.schema import LABEL_COLUMNS
+
+    ds = demo_dataset("real-like", 4, seed=1).map(lambda r: dict.fromkeys(LABEL_COLUMNS, []))
+    (tmp_path / "unlabeled" / "data").mkdir(parents=True)
+    ds.to_parquet(str(tmp_path / "unlabeled" / "data" / "train-00000-of-00001.parquet"))
+    args = ["--output_dir", str(tmp_path / "out"), "--max_steps", "2", "--eval_dataset", str(tmp_path / "unlabeled"),
+            "--eval_split", "train", *TINY]
+    assert pretrain_main(args) == 2
+    message = _error(capsys)
+    assert "unlabeled" in message and "no polygons" in message
+    assert not (tmp_path / "out" / "final").exists() and not (tmp_path / "out" / "checkpoints").exists()
+    # unlabeled real data and no --eval_dataset: no teacher window, and the run goes on
+    args = ["--output_dir", str(tmp_path / "out2"), "--max_steps", "2", "--stage1_steps", "1", *TINY]
+    args[args.index("--real_datasets") + 1] = str(tmp_path / "unlabeled")
+    assert pretrain_main(args) == 0
+    assert (tmp_path / "out2" / "final").is_dir() and not (tmp_path / "out2" / "teacher_eval.jsonl").exists()
 
 
 def test_missing_dataset_and_missing_split_are_named(tmp_path, saved_dbnet, capsys):

@@ -67,7 +67,14 @@ def test_detect_and_evaluate_cli(finetuned, tmp_path, capsys):
     assert detect_main(paths + ["missing.png", "--model", str(out / "final"), "--long-side", "256",
                                 "--output-dir", str(tmp_path / "det")]) == 0
     det = json.loads((tmp_path / "det" / "detections.json").read_text())
-    assert [len(d["polygons"]) for d in det["images"]] == [len(r["polygons"]) for r in demo_records("synthetic", 2)]
+    from freereal_hf.metrics import hmean_iou
+
+    records = demo_records("synthetic", 2)
+    # the words of the training images are found where they are, in the images' own pixels (the bar of the
+    # learning test; on SynthText-like backgrounds a stray detection may come along)
+    scored = hmean_iou([{"polygons": d["polygons"], "scores": d["scores"]} for d in det["images"]],
+                       [{"polygons": r["polygons"], "ignore": [False] * len(r["polygons"])} for r in records])
+    assert scored["hmean"] >= 0.8, (scored, [len(d["polygons"]) for d in det["images"]])
     assert (tmp_path / "det" / "img0.png").is_file()
     assert evaluate_main(["--model", str(out / "final"), "--dataset", "demo:synthetic:16", "--long-side", "256",
                           "--report", str(tmp_path / "report.json")]) == 0

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -182,3 +183,81 @@ def test_bf16_mixed_precision_runs_on_cpu(tmp_path):
     assert bf16["losses"] != fp32["losses"]  # the forward passes really ran in bfloat16
     saved = load_file(tmp_path / "bf16" / "final" / "model.safetensors")
     assert all(t.dtype == torch.float32 for t in saved.values() if t.is_floating_point())
+
+
+def _labeled_folder(path: Path, shift: int) -> str:
+    """The demo's 4 real-like images as a Hub-like folder, each carrying the labels of the image ``shift`` places on."""
+    from freereal_hf.data.demo import demo_dataset
+
+    ds = demo_dataset("real-like", 4, seed=1)
+    labels = {name: ds[name] for name in ("polygons", "ignore", "texts")}
+    ds = ds.map(lambda _, i: {name: labels[name][(i + shift) % len(ds)] for name in labels} | {
+        "char_polygons": [], "char_word": []}, with_indices=True)
+    ds.to_parquet(str(path / "data" / "train-00000-of-00001.parquet"))
+    return str(path)
+
+
+def test_the_teacher_is_measured_on_real_labels_that_never_reach_the_loss(tmp_path):
+    """Pre-training measures its teacher against the real data's labels; with every image carrying another
+    image's labels the measurements change and the weights do not, and without measuring they are the same
+    again: the labels reach no loss and measuring draws no random number."""
+    common = ["--synthetic_dataset", "demo:synthetic:4", "--crop_size", "64", "--batch_size", "2", "--num_workers",
+              "0", "--report_to", "none", "--max_steps", "5", "--stage1_steps", "2", "--ema_momentum", "0.5",
+              "--save_steps", "0", "--eval_steps", "2", "--eval_long_side", "128"]
+    runs = {}
+    for name, shift, extra in (("true", 0, []), ("shuffled", 1, []), ("unmeasured", 0, ["--eval_steps", "0"])):
+        data = _labeled_folder(tmp_path / f"data_{name}", shift)
+        assert pretrain_main(["--output_dir", str(tmp_path / name), "--real_datasets", data] + common + extra) == 0
+        runs[name] = load_file(tmp_path / name / "final" / "model.safetensors")
+    for name in ("shuffled", "unmeasured"):
+        assert all(torch.equal(runs["true"][k], runs[name][k]) for k in runs["true"]), name
+    true, shuffled = ([json.loads(line) for line in (tmp_path / name / "teacher_eval.jsonl").read_text().splitlines()]
+                      for name in ("true", "shuffled"))
+    assert [r["step"] for r in true] == [r["step"] for r in shuffled] == [2, 4, 5]  # stage 2's start, every 2, the end
+    assert not (tmp_path / "unmeasured" / "teacher_eval.jsonl").exists()
+    for t, s in zip(true, shuffled):
+        assert t["ignored_fraction"] == s["ignored_fraction"]  # the teacher's own: the same
+        assert all(0 <= t[k] <= 1 for k in ("pixel_precision", "pixel_recall", "hmean", "ignored_fraction"))
+    assert any(t["pixel_recall"] != s["pixel_recall"] for t, s in zip(true, shuffled))  # the labels are read
+
+
+def test_the_teacher_window_measures_what_it_says():
+    """A teacher that outputs the labels' own targets gets pixel precision and recall 1 and h-mean 1, nothing
+    ignored; a teacher that sees no text gets pixel recall 0 and h-mean 0."""
+    from freereal_hf.data.demo import demo_dataset
+    from freereal_hf.image_processing import TextDetectionImageProcessor
+    from freereal_hf.training.common import load_model
+    from freereal_hf.training.evaluation import evaluate_teacher
+
+    data = demo_dataset("real-like", 3, seed=2)
+    processor = TextDetectionImageProcessor(scale=None, long_side=256)  # the demo's own size
+    model = load_model("dbnet_r18", seed=0).eval()
+
+    class Oracle(torch.nn.Module):  # the model's protocol, with outputs made from the labels of each image
+        def __init__(self, blind: bool) -> None:
+            super().__init__()
+            self.model, self.blind, self.weight = model, blind, torch.nn.Parameter(torch.zeros(()))
+            self.target_spec, self.config = model.target_spec, model.config
+            self.pseudo_targets, self.post_process, self.build_targets = (
+                model.pseudo_targets, model.post_process, model.build_targets)
+            self.labels: list = []
+
+        def forward(self, pixel_values):
+            from freereal_hf.data.transforms import load_sample
+
+            maps = []
+            for i in range(pixel_values.shape[0]):
+                s = load_sample(data[len(self.labels)])
+                _, h, w = pixel_values.shape[1:]
+                sx, sy = processor([s["image"]], return_tensors="pt")["scale_factors"][0].tolist()
+                polygons = [] if self.blind else [q * np.array([sx, sy], np.float32) for q in s["polygons"]]
+                maps.append(model.build_targets(polygons, [False] * len(polygons), (h, w)))
+                self.labels.append(s["key"])
+            stacked = {k: torch.as_tensor(np.stack([m[k] for m in maps])) for k in maps[0]}
+            return model.outputs_from_targets(stacked)
+
+    seen = evaluate_teacher(Oracle(False), data, processor, batch_size=1)
+    assert seen["pixel_precision"] == 1.0 and seen["pixel_recall"] == 1.0 and seen["ignored_fraction"] == 0.0
+    assert seen["hmean"] > 0.95, seen
+    blind = evaluate_teacher(Oracle(True), data, processor, batch_size=1)
+    assert blind["pixel_recall"] == 0.0 and blind["hmean"] == 0.0

@@ -24,10 +24,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--split", default="test", help="dataset split (test; demo data has only 'train')")
     parser.add_argument("--long-side", type=int, help="resize the long side to this (default: the model's test scale)")
     parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--image-size", type=int, default=256, help="side of generated demo images (256)")
     parser.add_argument("--report", default="outputs/evaluate/report.json", help="per-image report (JSON)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.image_size < 32:
+        parser.error(f"--image-size must be at least 32, got {args.image_size}")
     if args.long_side is not None and args.long_side < 32:
         parser.error(f"--long-side must be at least 32, got {args.long_side}")
     if Path(args.report).is_dir():
@@ -48,7 +51,7 @@ def _run(args: argparse.Namespace) -> int:
     processor = (TextDetectionImageProcessor(scale=None, long_side=args.long_side) if args.long_side
                  else TextDetectionImageProcessor.for_config(model.config))
     split = "train" if parse_demo_spec(args.dataset) is not None else args.split
-    dataset = load_text_dataset(args.dataset, split)
+    dataset = load_text_dataset(args.dataset, split, image_size=args.image_size)
     problems = Report()
     result = evaluate_detector(model, dataset, processor, batch_size=args.batch_size, progress=True, report=problems)
     m = result.metrics

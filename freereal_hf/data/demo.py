@@ -2,13 +2,13 @@
 
 Two visibly different domains, as the pre-training story needs, and one of curved text:
 
-- ``"synthetic"``: English words in plain fonts (DejaVu Sans / Mono) on flat or noisy backgrounds;
-- ``"synthtext"``: the same words rendered as SynthText renders them: on photographs, fine textures and colour
-  gradients (``data.backgrounds``; none of them the real-like domain's photos), alpha-blended, in a colour that
-  differs from the background in brightness or, for a third of the words, in hue only (regular and bold fonts);
+- ``"synthetic"``: English words rendered as SynthText renders them, in plain fonts (DejaVu Sans / Mono, regular
+  and bold): on photographs, fine textures and colour gradients (``data.backgrounds``; none of them the real-like
+  domain's photos), alpha-blended, in a colour that differs from the background in brightness or, for a third of
+  the words, in hue only;
 - ``"real-like"``: words in Latin, Cyrillic and Greek in other fonts (DejaVu Serif, bold, oblique, STIX)
   on crops of real photographs (scikit-image's sample photos), with perspective, blur and uneven light;
-- ``"curved"``: English words on flat or noisy backgrounds, every word bent along an arch (up or down), labelled
+- ``"curved"``: English words (DejaVu Sans / Mono) on flat or noisy backgrounds, every word bent along an arch (up or down), labelled
   with 14-point polygons (7 points along the top, 7 along the bottom) as Total-Text and CTW1500 label curved text.
 
 Every image has word polygons (``4 x 2``, or ``14 x 2`` for curved words, clockwise from the top-left),
@@ -40,7 +40,7 @@ from .backgrounds import contrast_colour
 from .records import encode_png
 from .schema import FEATURES
 
-DOMAINS = ("synthetic", "real-like", "curved", "synthtext")
+DOMAINS = ("synthetic", "real-like", "curved")
 
 ENGLISH = ("open", "street", "coffee", "market", "hotel", "exit", "station", "garden", "bakery", "river",
            "north", "school", "museum", "pizza", "bank", "taxi", "metro", "books", "music", "sale", "city",
@@ -53,9 +53,9 @@ GREEK = ("ΑΘΗΝΑ", "οδός", "έξοδος", "φαρμακείο", "καφ
 
 PHOTOS = ("astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg", "motorcycle_left.png",
           "hubble_deep_field.jpg", "retina.jpg", "brick.png", "grass.png", "gravel.png")
-SYNTHETIC_FONTS = ("DejaVuSans.ttf", "DejaVuSansMono.ttf", "DejaVuSans-Bold.ttf")
-SYNTHTEXT_FONTS = SYNTHETIC_FONTS + ("DejaVuSansMono-Bold.ttf",)
-# the synthtext domain's backgrounds (data.backgrounds kinds): none is a photo of the real-like domain
+CURVED_FONTS = ("DejaVuSans.ttf", "DejaVuSansMono.ttf", "DejaVuSans-Bold.ttf")
+SYNTHETIC_FONTS = CURVED_FONTS + ("DejaVuSansMono-Bold.ttf",)
+# the synthetic domain's backgrounds (data.backgrounds kinds): none is a photo of the real-like domain
 SYNTHETIC_BACKGROUNDS = ("gradient", "texture:fabric", "texture:noise", "photo:camera", "photo:coins", "photo:moon",
                          "photo:ihc", "photo:cell", "photo:hopper", "photo:present")
 REAL_FONTS = ("DejaVuSerif.ttf", "DejaVuSerif-Bold.ttf", "DejaVuSans-Oblique.ttf", "STIXGeneral.ttf",
@@ -98,9 +98,9 @@ class DemoSample:
 
 
 def _background(rng: np.random.Generator, domain: str, h: int, w: int) -> np.ndarray:
-    if domain == "synthtext":
+    if domain == "synthetic":
         return render_background(rng, SYNTHETIC_BACKGROUNDS[rng.integers(len(SYNTHETIC_BACKGROUNDS))], h, w)
-    if domain in ("synthetic", "curved"):
+    if domain == "curved":
         colour = rng.integers(0, 256, 3)
         image = np.broadcast_to(colour, (h, w, 3)).astype(np.float32)
         if rng.random() < 0.5:
@@ -124,7 +124,7 @@ def _text_colour(rng: np.random.Generator, region: np.ndarray) -> tuple[int, int
 
 
 def _words(rng: np.random.Generator, domain: str, n: int) -> list[str]:
-    if domain in ("synthetic", "curved", "synthtext"):
+    if domain in ("synthetic", "curved"):
         return [str(ENGLISH[i]) for i in rng.integers(0, len(ENGLISH), n)]
     pools = (ENGLISH, CYRILLIC, GREEK)
     return [str(p[rng.integers(len(p))]) for p in (pools[i] for i in rng.integers(0, 3, n))]
@@ -183,19 +183,18 @@ def render_sample(rng: np.random.Generator, domain: str = "synthetic", size: tup
     """Renders one demo image of ``size = (H, W)`` with 1..``max_words`` non-overlapping words.
 
     ``background`` (a ``data.backgrounds`` kind) and ``colour_mode`` (``"brightness"`` or ``"hue"``) fix what the
-    synthtext domain otherwise draws at random (the glyph-mask test sets use them); either turns ``"synthetic"``
-    into ``"synthtext"``."""
+    synthetic domain otherwise draws at random (the glyph-mask test sets use them)."""
     if domain not in DOMAINS:
         raise ValueError(f"domain must be one of {DOMAINS}, got {domain!r}")
-    if domain == "synthetic" and (background or colour_mode):
-        domain = "synthtext"
+    if domain != "synthetic" and (background or colour_mode):
+        raise ValueError(f"background and colour_mode are the synthetic domain's, not {domain!r}'s")
     h, w = size
-    synthetic = domain == "synthtext"
+    synthetic = domain == "synthetic"
     image = render_background(rng, background, h, w) if background else _background(rng, domain, h, w)
     canvas = Image.fromarray(image)
     mask_img = Image.new("L", (w, h), 0)
     draw, mask_draw = ImageDraw.Draw(canvas), ImageDraw.Draw(mask_img)
-    fonts = REAL_FONTS if domain == "real-like" else SYNTHTEXT_FONTS if synthetic else SYNTHETIC_FONTS
+    fonts = REAL_FONTS if domain == "real-like" else SYNTHETIC_FONTS if synthetic else CURVED_FONTS
     occupied = np.zeros((h, w), bool)
     margin = max(4, min(h, w) // 16) if domain == "real-like" else 4  # the perspective moves words outwards
     polygons, texts, quads, char_word = [], [], [], []

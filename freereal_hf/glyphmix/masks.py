@@ -17,9 +17,11 @@ left out in ``glyph_left_out``.
 from __future__ import annotations
 
 import logging
+import math
 from typing import Any
 
 import cv2
+import numba
 import numpy as np
 from datasets import Features, Value
 
@@ -40,104 +42,203 @@ MIN_CONTRAST = 4.0  # whitened distance of the text colour below which no split 
 MIN_SOLID = 0.6  # fraction of stroke pixels with two stroke neighbours (of 4) below which it is speckle, not text
 MIN_FILL, MAX_FILL = 0.02, 0.97  # stroke fraction of the box outside which the split is not trusted
 MAX_RING_TEXT = 0.4  # fraction of the band that looks like text beyond which the split is not clean
-GROUP = 24  # characters processed together (sorted by box size, so that little padding is computed)
 TRIM = 0.7  # the trend is refitted on this fraction of the band most like it (neighbouring letters drop out)
 
 
-def _kth(values: np.ndarray, keep: np.ndarray, fraction: float) -> np.ndarray:
-    """Per row of ``values`` (``M x P``), the ``fraction`` quantile (nearest rank) of the entries where ``keep``."""
-    ordered = np.sort(np.where(keep, values, np.inf), axis=1)
-    rank = np.clip(np.floor(fraction * (keep.sum(1) - 1)).astype(np.int64), 0, values.shape[1] - 1)
-    return ordered[np.arange(len(values)), rank]
+@numba.njit(cache=True)
+def _solve3(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``x`` with ``a @ x = b`` for ``3 x 3`` float64 ``a`` and ``b`` (Gaussian elimination, partial pivoting)."""
+    a, b = a.copy(), b.copy()
+    for c in range(3):
+        p = c
+        for r in range(c + 1, 3):
+            if abs(a[r, c]) > abs(a[p, c]):
+                p = r
+        for k in range(3):
+            a[c, k], a[p, k] = a[p, k], a[c, k]
+            b[c, k], b[p, k] = b[p, k], b[c, k]
+        for r in range(c + 1, 3):
+            f = a[r, c] / a[c, c]
+            for k in range(3):
+                a[r, k] -= f * a[c, k]
+                b[r, k] -= f * b[c, k]
+    x = np.zeros((3, 3))
+    for r in range(2, -1, -1):
+        for k in range(3):
+            v = b[r, k]
+            for j in range(r + 1, 3):
+                v -= a[r, j] * x[j, k]
+            x[r, k] = v / a[r, r]
+    return x
 
 
-def _weighted_fit(design: np.ndarray, pixels: np.ndarray, weight: np.ndarray) -> np.ndarray:
-    """Per character, the least-squares ``3 x 3`` coefficients of ``pixels ~ design @ coef`` over the weighted
-    pixels (``M x P x 3`` design, ``M x P x 3`` Lab, ``M x P`` weights)."""
-    weighted = (design * weight[..., None]).transpose(0, 2, 1)
-    return np.linalg.solve(weighted @ design + np.eye(3, dtype=np.float32) * 1e-4, weighted @ pixels)
+@numba.njit(cache=True)
+def _trend(design: np.ndarray, pixels: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """Least-squares ``3 x 3`` coefficients of ``pixels ~ design @ coef`` over the rows where ``keep``
+    (``P x 3`` design ``(1, x, y)``, ``P x 3`` Lab)."""
+    a, b = np.zeros((3, 3)), np.zeros((3, 3))
+    for i in range(len(design)):
+        if keep[i]:
+            for r in range(3):
+                for c in range(3):
+                    a[r, c] += design[i, r] * design[i, c]
+                    b[r, c] += design[i, r] * pixels[i, c]
+    for r in range(3):
+        a[r, r] += 1e-4
+    return _solve3(a, b)
 
 
-def _strokes(lab: np.ndarray, boxes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The stroke pixels of every character box of one image at once (boxes padded to one size).
+@numba.njit(cache=True)
+def _residual(design: np.ndarray, pixels: np.ndarray, coef: np.ndarray) -> np.ndarray:
+    out = np.empty_like(pixels)
+    for i in range(len(pixels)):
+        for k in range(3):
+            out[i, k] = pixels[i, k] - (design[i, 0] * coef[0, k] + design[i, 1] * coef[1, k]
+                                        + design[i, 2] * coef[2, k])
+    return out
 
-    ``lab``: ``H x W x 3`` float32 CIELAB; ``boxes``: ``M x 4`` int ``(x0, y0, x1, y1)``. The background of each
-    box is modelled from a band of ``RING`` pixels around it: a linear colour trend over the position (gradients,
-    uneven light) fitted with the band's pixels least like it trimmed away (neighbouring letters), and the spread
-    of the rest around it (textures), by which every residual is whitened. The text colour is the median
-    direction of the residuals far outside that spread, at the ``TEXT_QUANTILE`` distance; a pixel is stroke where
-    its residual reaches more than half way to it: an estimate of the renderer's alpha > 0.5, which is what the
-    stroke mask of anti-aliased text means. Returns ``(strokes M x h x w bool, in_box M x h x w bool, clean M
-    bool)``, patches anchored at ``(x0 - RING, y0 - RING)``; ``clean`` is False where no clean split exists (too
-    little contrast, nearly none or nearly all of the box, a band that looks like text).
-    """
-    height, width = lab.shape[:2]
-    m = len(boxes)
-    ox0, oy0 = boxes[:, 0] - RING, boxes[:, 1] - RING
-    ph = int((boxes[:, 3] - boxes[:, 1]).max()) + 2 * RING
-    pw = int((boxes[:, 2] - boxes[:, 0]).max()) + 2 * RING
-    iy = oy0[:, None] + np.arange(ph)[None]  # M x ph image rows, M x pw image columns
-    ix = ox0[:, None] + np.arange(pw)[None]
-    on_image = ((iy >= 0) & (iy < height))[:, :, None] & ((ix >= 0) & (ix < width))[:, None, :]
-    in_box = (((iy >= boxes[:, 1:2]) & (iy < boxes[:, 3:4]))[:, :, None]
-              & ((ix >= boxes[:, 0:1]) & (ix < boxes[:, 2:3]))[:, None, :])
-    band = on_image & ~in_box & ((iy < boxes[:, 3:4] + RING)[:, :, None] & (ix < boxes[:, 2:3] + RING)[:, None, :])
-    thin = band.sum((1, 2)) < 8  # a box filling the image: its own border stands in for the band
-    if thin.any():
-        edge = (((iy == boxes[:, 1:2]) | (iy == boxes[:, 3:4] - 1))[:, :, None]
-                | ((ix == boxes[:, 0:1]) | (ix == boxes[:, 2:3] - 1))[:, None, :])
-        band[thin] = (in_box & edge)[thin]
-    pixels = lab[np.clip(iy, 0, height - 1)[:, :, None], np.clip(ix, 0, width - 1)[:, None, :]].reshape(m, -1, 3)
-    size = np.stack([boxes[:, 2] - boxes[:, 0], boxes[:, 3] - boxes[:, 1]], 1).astype(np.float32) + 2 * RING
-    yy, xx = np.meshgrid(np.arange(ph, dtype=np.float32), np.arange(pw, dtype=np.float32), indexing="ij")
-    design = np.stack([np.ones((m, ph * pw), np.float32), xx.ravel()[None] / size[:, :1],
-                       yy.ravel()[None] / size[:, 1:]], -1)
-    # the band's pixels gathered per character (padded by repeating one with weight 0): the fit touches only them
-    flat_band = band.reshape(m, -1)
-    where = [np.flatnonzero(row) for row in flat_band]
-    length = max(len(w) for w in where)
-    index = np.stack([np.pad(w, (0, length - len(w)), mode="edge") for w in where])
-    valid = np.arange(length)[None] < np.array([len(w) for w in where])[:, None]
-    rows = np.arange(m)[:, None]
-    band_design, band_pixels = design[rows, index], pixels[rows, index]
-    sample = valid
-    for _ in range(2):  # trimmed least squares: the band's pixels least like the fit (neighbouring letters) drop out
-        coef = _weighted_fit(band_design, band_pixels, sample.astype(np.float32))
-        err = np.square(band_pixels - band_design @ coef).sum(-1)
-        sample = sample & (err <= _kth(err, sample, TRIM)[:, None])
-    coef = _weighted_fit(band_design, band_pixels, sample.astype(np.float32))
-    band_residual = band_pixels - band_design @ coef
-    weight = sample.astype(np.float32)
-    count = np.maximum(weight.sum(1), 2.0)[:, None, None]
-    mean = (weight[:, None, :] @ band_residual) / count
-    centred = (band_residual - mean) * np.sqrt(weight)[..., None]
-    spread = centred.transpose(0, 2, 1) @ centred / (count - 1)
-    metric = np.linalg.inv(spread + np.eye(3, dtype=np.float32) * SIGMA_FLOOR ** 2)  # background ~ N(0, spread)
-    residual = pixels - design @ coef
-    weighted = residual @ metric
-    distance = (weighted * residual).sum(-1)
-    box = in_box.reshape(m, -1)
-    far = (distance > FAR) & box
-    n_far = np.maximum(far.sum(1), 1)
-    text = (far[:, None, :].astype(np.float32) @ residual)[:, 0] / n_far[:, None]  # mean far residual: direction
-    norm = np.maximum(((text[:, None, :] @ metric) @ text[..., None])[:, 0, 0], 1e-12)
-    along = (weighted @ text[..., None])[..., 0] / norm[:, None]  # in units of that mean
-    upper = far & (along >= ((along * far).sum(1) / n_far)[:, None])  # anti-aliased edges pull the mean in:
-    reach = np.maximum((along * upper).sum(1) / np.maximum(upper.sum(1), 1), 1e-6)  # the text is the upper half
-    alpha = along / reach[:, None]
-    contrast = np.sqrt(norm) * reach
-    strokes = (alpha > ALPHA) & (distance > NEAR) & on_image.reshape(m, -1)
-    fill = (strokes & box).sum(1) / np.maximum(box.sum(1), 1)
-    # strokes are solid: most stroke pixels have two stroke neighbours (of 4); speckle of noise does not
-    grid = strokes.reshape(m, ph, pw)
-    padded = np.pad(grid, ((0, 0), (1, 1), (1, 1)))
-    neighbours = (padded[:, :-2, 1:-1].astype(np.uint8) + padded[:, 2:, 1:-1] + padded[:, 1:-1, :-2]
-                  + padded[:, 1:-1, 2:])
-    solid = ((neighbours >= 2) & grid & in_box).sum((1, 2)) / np.maximum((grid & in_box).sum((1, 2)), 1)
-    ring_text = (strokes & band.reshape(m, -1)).sum(1) / np.maximum(band.reshape(m, -1).sum(1), 1)
-    clean = ((far.sum(1) >= np.maximum(2, MIN_FILL * box.sum(1))) & (contrast >= MIN_CONTRAST) & (solid >= MIN_SOLID)
-             & (fill >= MIN_FILL) & (fill <= MAX_FILL) & (ring_text <= MAX_RING_TEXT))
-    return strokes.reshape(m, ph, pw), in_box, clean
+
+@numba.njit(cache=True)
+def _char_strokes(lab: np.ndarray, x0: int, y0: int, x1: int, y1: int, quad: np.ndarray, mask: np.ndarray) -> bool:
+    """Splits one character box ``[x0, x1) x [y0, y1)`` of ``lab`` (``H x W x 3`` uint8 CIELAB) from its
+    background and sets its stroke pixels inside ``quad`` (``4 x 2``, pixel centres at +0.5) in ``mask``; returns
+    False, and sets nothing, where no clean split exists.
+
+    The background is modelled from the band of ``RING`` pixels around the box (its own border where the box
+    fills the image): a linear colour trend over the position (gradients, uneven light), fitted with the band's
+    pixels least like it trimmed away twice (neighbouring letters; ``TRIM`` kept), and the spread of the kept
+    pixels around it (textures), by which every residual is whitened. The text colour is the mean residual of the
+    box's pixels far outside that spread (``FAR``); along it, the mean of the upper half of those pixels is the
+    full text colour (anti-aliased edges pull the plain mean in). A pixel is stroke where it reaches more than
+    ``ALPHA`` of the way there and is not near the background (``NEAR``): an estimate of the renderer's alpha >
+    0.5, which is what the stroke mask of anti-aliased text means. No clean split: too few far pixels or too
+    little contrast, a stroke fill outside ``[MIN_FILL, MAX_FILL]``, speckle (under ``MIN_SOLID`` of the stroke
+    pixels with two stroke neighbours of 4), or a band more than ``MAX_RING_TEXT`` stroke-like."""
+    height, width = lab.shape[0], lab.shape[1]
+    rx0, ry0, rx1, ry1 = max(x0 - RING, 0), max(y0 - RING, 0), min(x1 + RING, width), min(y1 + RING, height)
+    rw, rh = rx1 - rx0, ry1 - ry0
+    sx, sy = 1.0 / (x1 - x0 + 2 * RING), 1.0 / (y1 - y0 + 2 * RING)
+    # the band: the rectangle around the box, or the box's own border where it fills the image
+    border = rw * rh - (x1 - x0) * (y1 - y0) < 8
+    n_band = 2 * (x1 - x0 + y1 - y0) - 4 if border else rw * rh - (x1 - x0) * (y1 - y0)
+    band_design, band_pixels = np.empty((n_band, 3)), np.empty((n_band, 3))
+    j = 0
+    for y in range(ry0, ry1):
+        for x in range(rx0, rx1):
+            inside = y0 <= y < y1 and x0 <= x < x1
+            if (inside and (y == y0 or y == y1 - 1 or x == x0 or x == x1 - 1)) if border else not inside:
+                band_design[j, 0], band_design[j, 1], band_design[j, 2] = 1.0, (x - x0 + RING) * sx, (y - y0 + RING) * sy
+                for k in range(3):
+                    band_pixels[j, k] = lab[y, x, k]
+                j += 1
+    keep = np.ones(n_band, np.bool_)
+    for _ in range(2):  # trimmed least squares: the band's pixels least like the trend drop out
+        err = (_residual(band_design, band_pixels, _trend(band_design, band_pixels, keep)) ** 2).sum(1)
+        kept = np.sort(err[keep])
+        if len(kept):
+            keep &= err <= kept[max(int(math.floor(TRIM * (len(kept) - 1))), 0)]
+    coef = _trend(band_design, band_pixels, keep)
+    band_residual = _residual(band_design, band_pixels, coef)[keep]
+    count = max(float(len(band_residual)), 2.0)
+    mean = np.zeros(3)
+    for i in range(len(band_residual)):
+        mean += band_residual[i]
+    mean /= count
+    spread = np.eye(3) * SIGMA_FLOOR ** 2
+    for i in range(len(band_residual)):
+        for a in range(3):
+            for b in range(3):
+                spread[a, b] += (band_residual[i, a] - mean[a]) * (band_residual[i, b] - mean[b]) / (count - 1)
+    metric = _solve3(spread, np.eye(3))  # the background ~ N(0, spread)
+    # every box pixel: its residual weighted by the metric and its whitened distance; the text colour is the mean
+    # residual of the far ones. (Band pixels only count as strokes for the band test below.)
+    weighted, distance = np.empty((rh, rw, 3)), np.empty((rh, rw))
+    text, far_weighted = np.zeros(3), np.zeros(3)
+    n_far = 0
+    for r in range(rh):
+        y = ry0 + r
+        dy = (y - y0 + RING) * sy
+        for c in range(rw):
+            x = rx0 + c
+            dx = (x - x0 + RING) * sx
+            e0 = lab[y, x, 0] - (coef[0, 0] + dx * coef[1, 0] + dy * coef[2, 0])
+            e1 = lab[y, x, 1] - (coef[0, 1] + dx * coef[1, 1] + dy * coef[2, 1])
+            e2 = lab[y, x, 2] - (coef[0, 2] + dx * coef[1, 2] + dy * coef[2, 2])
+            w0 = e0 * metric[0, 0] + e1 * metric[1, 0] + e2 * metric[2, 0]
+            w1 = e0 * metric[0, 1] + e1 * metric[1, 1] + e2 * metric[2, 1]
+            w2 = e0 * metric[0, 2] + e1 * metric[1, 2] + e2 * metric[2, 2]
+            weighted[r, c, 0], weighted[r, c, 1], weighted[r, c, 2] = w0, w1, w2
+            d = w0 * e0 + w1 * e1 + w2 * e2
+            distance[r, c] = d
+            if d > FAR and y0 <= y < y1 and x0 <= x < x1:
+                n_far += 1
+                text[0] += e0
+                text[1] += e1
+                text[2] += e2
+                far_weighted[0] += w0
+                far_weighted[1] += w1
+                far_weighted[2] += w2
+    text /= max(n_far, 1)
+    norm = max((text @ metric) @ text, 1e-12)
+    direction = text / norm  # along = weighted . direction, in units of the text colour
+    far_mean = (far_weighted @ direction) / max(n_far, 1)
+    upper_sum, n_upper = 0.0, 0
+    for r in range(y0 - ry0, y1 - ry0):  # anti-aliased edges pull the mean in: the text is the far pixels' upper half
+        for c in range(x0 - rx0, x1 - rx0):
+            along = weighted[r, c, 0] * direction[0] + weighted[r, c, 1] * direction[1] + weighted[r, c, 2] * direction[2]
+            if distance[r, c] > FAR and along >= far_mean:
+                upper_sum += along
+                n_upper += 1
+    reach = max(upper_sum / max(n_upper, 1), 1e-6)
+    strokes = np.zeros((rh, rw), np.bool_)
+    n_strokes, band_strokes = 0, 0
+    for r in range(rh):
+        for c in range(rw):
+            along = weighted[r, c, 0] * direction[0] + weighted[r, c, 1] * direction[1] + weighted[r, c, 2] * direction[2]
+            if along > ALPHA * reach and distance[r, c] > NEAR:
+                strokes[r, c] = True
+                y, x = ry0 + r, rx0 + c
+                inside = y0 <= y < y1 and x0 <= x < x1
+                n_strokes += inside
+                band_strokes += ((inside and (y == y0 or y == y1 - 1 or x == x0 or x == x1 - 1)) if border
+                                 else not inside)
+    solid = 0
+    for r in range(y0 - ry0, y1 - ry0):
+        for c in range(x0 - rx0, x1 - rx0):
+            if strokes[r, c]:
+                neighbours = ((r > 0 and strokes[r - 1, c]) + (r < rh - 1 and strokes[r + 1, c])
+                              + (c > 0 and strokes[r, c - 1]) + (c < rw - 1 and strokes[r, c + 1]))
+                solid += neighbours >= 2
+    n_box = (x1 - x0) * (y1 - y0)
+    fill = n_strokes / n_box
+    if not (n_far >= max(2.0, MIN_FILL * n_box) and math.sqrt(norm) * reach >= MIN_CONTRAST
+            and solid >= MIN_SOLID * max(n_strokes, 1) and MIN_FILL <= fill <= MAX_FILL
+            and band_strokes <= MAX_RING_TEXT * n_band):
+        return False
+    for r in range(y0 - ry0, y1 - ry0):
+        for c in range(x0 - rx0, x1 - rx0):
+            if not strokes[r, c]:
+                continue
+            px, py = rx0 + c + 0.5, ry0 + r + 0.5
+            above, below = True, True  # the pixel centre is on one side of all four edges: inside the quad
+            for e in range(4):
+                ax, ay, bx, by = quad[e, 0], quad[e, 1], quad[(e + 1) % 4, 0], quad[(e + 1) % 4, 1]
+                side = (bx - ax) * (py - ay) - (by - ay) * (px - ax)
+                above &= side >= 0
+                below &= side <= 0
+            if above or below:
+                mask[ry0 + r, rx0 + c] = True
+    return True
+
+
+@numba.njit(cache=True)
+def _strokes(lab: np.ndarray, boxes: np.ndarray, quads: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """:func:`_char_strokes` for every box (``M x 4`` int ``(x0, y0, x1, y1)``, ``M x 4 x 2`` float quads);
+    returns ``M`` bool: whether each had a clean split."""
+    clean = np.zeros(len(boxes), np.bool_)
+    for b in range(len(boxes)):
+        clean[b] = _char_strokes(lab, boxes[b, 0], boxes[b, 1], boxes[b, 2], boxes[b, 3], quads[b], mask)
+    return clean
 
 
 def glyph_mask(image: np.ndarray, char_quads: np.ndarray, counts: dict[str, int] | None = None) -> np.ndarray:
@@ -173,21 +274,9 @@ def glyph_mask(image: np.ndarray, char_quads: np.ndarray, counts: dict[str, int]
     usable &= (boxes[:, 2] - boxes[:, 0] >= 2) & (boxes[:, 3] - boxes[:, 1] >= 2)
     kept = 0
     if usable.any():
-        lab = cv2.cvtColor(image, cv2.COLOR_RGB2Lab).astype(np.float32)
         chosen = np.flatnonzero(usable)
-        # boxes of similar size together: each group is padded to its largest box only
-        chosen = chosen[np.argsort((boxes[chosen, 2] - boxes[chosen, 0]) * (boxes[chosen, 3] - boxes[chosen, 1]))]
-        results = []
-        for group in np.array_split(chosen, max(1, round(len(chosen) / GROUP))):
-            strokes, _, clean = _strokes(lab, boxes[group])
-            results += [(quads[i], boxes[i], strokes[k], clean[k]) for k, i in enumerate(group)]
-        for quad, (x0, y0, x1, y1), found, ok in results:
-            if not ok:
-                continue
-            kept += 1
-            inside = np.zeros((y1 - y0, x1 - x0), np.uint8)  # the quad (pixel centres at +0.5), 4 bits of sub-pixel
-            cv2.fillPoly(inside, [np.round((quad - [x0 + 0.5, y0 + 0.5]) * 16).astype(np.int32)], 1, cv2.LINE_8, 4)
-            mask[y0:y1, x0:x1] |= found[RING:RING + y1 - y0, RING:RING + x1 - x0] & inside.astype(bool)
+        clean = _strokes(cv2.cvtColor(image, cv2.COLOR_RGB2Lab), boxes[chosen], quads[chosen].astype(np.float64), mask)
+        kept = int(clean.sum())
     if counts is not None:
         counts["chars"] = counts.get("chars", 0) + len(quads)
         counts["left_out"] = counts.get("left_out", 0) + len(quads) - kept

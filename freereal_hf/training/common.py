@@ -78,7 +78,11 @@ def check_arguments(args: Any) -> None:
     for name in ("max_steps", "batch_size", "gradient_accumulation_steps", "save_total_limit", "logging_steps"):
         if getattr(args, name) < 1:
             raise UsageError(f"--{name} must be at least 1, got {getattr(args, name)}")
-    for name in ("num_workers", "warmup_steps", "save_steps"):
+    if getattr(args, "eval_images", 1) < 1:
+        raise UsageError(f"--eval_images must be at least 1, got {args.eval_images}")
+    if (getattr(args, "eval_long_side", None) or 32) < 32:
+        raise UsageError(f"--eval_long_side must be at least 32, got {args.eval_long_side}")
+    for name in ("num_workers", "warmup_steps", "save_steps", "eval_steps"):
         if getattr(args, name) < 0:
             raise UsageError(f"--{name} must be 0 or more, got {getattr(args, name)}")
     if args.learning_rate <= 0:

@@ -30,15 +30,20 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
     device = next(model.parameters()).device if is_module else torch.device("cpu")
     results: list[dict[str, list]] = []
     for start in range(0, len(images), batch_size):
-        chunk = list(images[start:start + batch_size])
-        inputs = processor(chunk, return_tensors="pt")
-        with autocast() if autocast is not None else contextlib.nullcontext():
-            outputs = model(inputs["pixel_values"].to(device))
-        outputs = type(outputs)(**{k: recursively_apply(lambda t: t.float().cpu(), v) for k, v in outputs.items()})
+        inputs, outputs = _forward(model, list(images[start:start + batch_size]), processor, device, autocast)
         results += model.post_process(outputs, inputs["scale_factors"].tolist())  # the config's parameters
     if is_module:
         model.train(was_training)
     return results
+
+
+def _forward(model: Any, images: list[np.ndarray], processor: Any, device: torch.device, autocast: Any = None
+             ) -> tuple[Any, Any]:
+    """The processor's inputs for ``images`` and the model's outputs on them, as float32 on the CPU."""
+    inputs = processor(images, return_tensors="pt")
+    with autocast() if autocast is not None else contextlib.nullcontext():
+        outputs = model(inputs["pixel_values"].to(device))
+    return inputs, type(outputs)(**{k: recursively_apply(lambda t: t.float().cpu(), v) for k, v in outputs.items()})
 
 
 @dataclass
@@ -93,4 +98,62 @@ def evaluate_detector(model: torch.nn.Module, dataset: Any, processor: Any, *, b
     return Evaluation(metrics, per_image, samples)
 
 
-__all__ = ["detect", "evaluate_detector", "Evaluation"]
+@torch.no_grad()
+def evaluate_teacher(teacher: torch.nn.Module, dataset: Any, processor: Any, *, confidence: float | None = None,
+                     batch_size: int = 4, accelerator: Any = None, report: Report | None = None) -> dict[str, float]:
+    """The teacher's pseudo-labels measured against real labels (the pre-training's window into its teacher;
+    the labels reach no loss). One forward pass per image gives both:
+
+    - ``precision``, ``recall``, ``hmean``: the teacher's post-processed detections (the config's parameters),
+      h-mean IoU as :func:`evaluate_detector`;
+    - ``pixel_precision``, ``pixel_recall``: of the *confident text pixels* (text in ``pseudo_targets`` and not
+      ignored) against the labels' text pixels, both at the finest level of the target spec (the labels rendered
+      by the model's own ``build_targets`` at the input size; pixels the labels ignore count for neither);
+    - ``ignored_fraction``: pixels that ``pseudo_targets`` sets to weight 0, over every level, as the trainer logs.
+
+    Under accelerate the images are split across processes and the counts summed."""
+    rank, world = (accelerator.process_index, accelerator.num_processes) if accelerator is not None else (0, 1)
+    was_training = teacher.training
+    teacher.eval()
+    device = next(teacher.parameters()).device
+    spec = teacher.target_spec
+    text_map, weight_map = spec.levels[0]
+    counts = np.zeros(5)  # confident text & label text, confident text, label text, ignored, all weight pixels
+    preds, refs = [], []
+    indices = list(range(rank, len(dataset), world))
+    for start in range(0, len(indices), batch_size):
+        loaded = [s for s in (load_sample(dataset[i], report) for i in indices[start:start + batch_size])
+                  if s is not None]
+        if not loaded:
+            continue
+        inputs, outputs = _forward(teacher, [s["image"] for s in loaded], processor, device,
+                                   accelerator.autocast if accelerator is not None else None)
+        scales = inputs["scale_factors"].tolist()
+        for s, p in zip(loaded, teacher.post_process(outputs, scales)):
+            preds.append({"polygons": [np.asarray(q).tolist() for q in p["polygons"]], "scores": list(p["scores"])})
+            refs.append({"polygons": [q.tolist() for q in s["polygons"]], "ignore": list(s["ignore"])})
+        pseudo = teacher.pseudo_targets(outputs, confidence)
+        size = tuple(inputs["pixel_values"].shape[-2:])
+        for i, (s, (sx, sy)) in enumerate(zip(loaded, scales)):
+            labels = teacher.build_targets([q * np.array([sx, sy], np.float32) for q in s["polygons"]],
+                                           list(s["ignore"]), size)
+            counted = np.asarray(labels[weight_map.name]) > 0
+            truth = (np.asarray(labels[text_map.name]) > 0.5) & counted
+            confident = ((pseudo[text_map.name][i] > 0.5) & (pseudo[weight_map.name][i] > 0)).numpy() & counted
+            counts[:3] += ((confident & truth).sum(), confident.sum(), truth.sum())
+        weights = [pseudo[name] for name in spec.confidence_map]
+        counts[3] += sum(float((w == 0).sum()) for w in weights)
+        counts[4] += sum(w.numel() for w in weights)
+    if accelerator is not None and world > 1:
+        from accelerate.utils import gather_object
+
+        preds, refs = gather_object(preds), gather_object(refs)
+        counts = accelerator.reduce(torch.as_tensor(counts, device=accelerator.device), reduction="sum").cpu().numpy()
+    teacher.train(was_training)
+    detections = hmean_iou(preds, refs)
+    return {"precision": detections["precision"], "recall": detections["recall"], "hmean": detections["hmean"],
+            "pixel_precision": float(counts[0] / max(counts[1], 1.0)), "pixel_recall": float(counts[0] / max(counts[2], 1.0)),
+            "ignored_fraction": float(counts[3] / max(counts[4], 1.0))}
+
+
+__all__ = ["detect", "evaluate_detector", "evaluate_teacher", "Evaluation"]

@@ -16,6 +16,13 @@ Checkpoints (``save_state`` every ``save_steps``; keep the newest ``save_total_l
 the teacher, the optimiser, the schedule, the RNG states, the step and each data stream's epoch and
 position; ``--resume`` continues from the newest and ends with the weights of an uninterrupted run (every
 random draw is a function of the seed, the step or the record key).
+
+The window into the teacher: when labeled real images exist (``--eval_dataset``, or the real data itself when it
+carries polygons, as the demo's does), the teacher's pseudo-labels are measured against them at the start of
+stage 2, every ``eval_steps`` and at the end (``evaluation.evaluate_teacher``: h-mean of its detections, pixel
+precision and recall of its confident text pixels, the ignored fraction), to the trackers (``teacher/...``),
+the progress bar and ``OUTPUT_DIR/teacher_eval.jsonl``. The labels never reach a loss, and measuring draws no
+random number, so the weights are those of a run without it (``tests/test_pretrain.py``).
 """
 
 from __future__ import annotations
@@ -30,12 +37,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+import datasets
 import torch
 from tqdm.auto import tqdm
 
+from ..data.records import Report
 from ..glyphmix.mixing import GlyphMixConfig, MixResult, glyphmix
 from ..models.base import MapKind
-from .common import (check_arguments, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
+from .common import (UsageError, check_arguments, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
                      make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
                      warmup_poly_schedule)
 
@@ -107,6 +116,15 @@ class PretrainArguments:
     resume: bool = field(default=False, metadata={"help": "continue from the newest checkpoint in output_dir"})
     overwrite_output_dir: bool = field(default=False, metadata={
         "help": "replace a previous run in output_dir (its checkpoints are removed; final/ replaced at the end)"})
+    eval_dataset: str | None = field(default=None, metadata={
+        "help": "labeled real images to measure the teacher's pseudo-labels on (the labels never reach a loss); "
+                "default: the first real dataset when it carries polygons"})
+    eval_split: str = "test"
+    eval_steps: int = field(default=50, metadata={
+        "help": "measure the teacher every N steps of stage 2, at its start and at the end (0: never)"})
+    eval_images: int = field(default=32, metadata={"help": "the first N images of the evaluation data"})
+    eval_long_side: int | None = field(default=None, metadata={
+        "help": "test resize: long side (default: the model's processor; on demo data the demo image size)"})
     save_student: bool = field(default=False, metadata={"help": "save the student instead of the teacher"})
     push_to_hub: str | None = field(default=None, metadata={"help": "ORG/NAME to upload final/ to"})
     dry_run: bool = field(default=False, metadata={"help": "with push_to_hub: list the upload, send nothing"})
@@ -150,6 +168,29 @@ def uses_demo_data(args: PretrainArguments) -> bool:
     from .common import parse_demo_spec
 
     return all(parse_demo_spec(s) is not None for s in [args.synthetic_dataset, *args.real_datasets])
+
+
+def teacher_eval_set(args: PretrainArguments) -> tuple[Any, str] | None:
+    """The labeled real images the teacher is measured on, and their name: ``eval_dataset`` (its ``eval_split``),
+    else the first real dataset (its ``real_split``) when its first rows carry polygons; at most ``eval_images``
+    of them (a streamed dataset is read that far only). ``None`` when ``eval_steps`` is 0 or no labels exist."""
+    if not args.eval_steps:
+        return None
+    spec, split = (args.eval_dataset, args.eval_split) if args.eval_dataset else (args.real_datasets[0], args.real_split)
+    dataset = load_text_dataset(spec, split, streaming=args.streaming, image_size=args.image_size)
+    if isinstance(dataset, datasets.IterableDataset):
+        rows = list(dataset.take(args.eval_images))
+    else:
+        rows = dataset.select(range(min(args.eval_images, len(dataset))))
+    labeled = "polygons" in (rows.column_names if hasattr(rows, "column_names") else rows[0] if rows else {})
+    labeled = labeled and any(len(rows[i]["polygons"]) for i in range(min(len(rows), 8)))
+    if not labeled:
+        if args.eval_dataset:
+            raise UsageError(f"--eval_dataset {spec!r} (split {split!r}) carries no polygons to measure the teacher "
+                             f"against")
+        logger.info("the real data %s carries no labels: the teacher is not measured (give --eval_dataset)", spec)
+        return None
+    return rows, f"{spec} ({split}, {len(rows)} images)"
 
 
 def unlabeled(dataset: Any) -> Any:
@@ -290,6 +331,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     from ..data.transforms import AugmentConfig, training_view
     from ..glyphmix.masks import add_glyph_masks
     from ..glyphmix.views import RealViews, StrongAugment, SyntheticSample
+    from ..image_processing import TextDetectionImageProcessor
+    from .evaluation import evaluate_teacher
 
     out = Path(args.output_dir)
     check_arguments(args)  # before any work: bad arguments and a used or unusable output folder
@@ -309,6 +352,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         require_labels(synthetic_raw, "char_polygons" if mix_config.char_mode else "polygons", args.synthetic_dataset)
         synthetic_raw = add_glyph_masks(synthetic_raw, num_proc=args.preprocessing_num_workers)
         real_raw = real_dataset(args)
+        teacher_eval = teacher_eval_set(args)
     synthetic_tf = SyntheticSample(student.build_targets, student.target_region, augment,
                                    char_mode=mix_config.char_mode, seed=args.seed)
     real_tf = RealViews(augment, StrongAugment(), seed=args.seed + 1)
@@ -342,6 +386,25 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         samples_log = open(out / "samples" / f"rank_{accelerator.process_index}.jsonl", "a", buffering=1)
     model = accelerator.unwrap_model(student)
     target_keys = list(model.target_spec.names)
+    processor = TextDetectionImageProcessor.for_config(model.config)
+    eval_long_side = args.eval_long_side or (args.image_size if uses_demo_data(args) else None)
+    if eval_long_side:
+        processor = TextDetectionImageProcessor(scale=None, long_side=eval_long_side)
+    teacher_metrics: dict[str, float] = {}
+    eval_report = Report()
+
+    def measure_teacher() -> None:
+        """The teacher's pseudo-labels against the labels of the evaluation images: to the trackers, the bar and
+        OUTPUT_DIR/teacher_eval.jsonl (one line per measurement)."""
+        teacher_metrics.clear()
+        teacher_metrics.update(evaluate_teacher(teacher, teacher_eval[0], processor, confidence=args.pseudo_confidence,
+                                                accelerator=accelerator, report=eval_report))
+        if accelerator.is_main_process:
+            accelerator.log({f"teacher/{k}": v for k, v in teacher_metrics.items()}, step=state.global_step)
+            with open(out / "teacher_eval.jsonl", "a") as f:
+                f.write(json.dumps({"step": state.global_step, **teacher_metrics}) + "\n")
+        accelerator.print(f"step {state.global_step}: teacher on {teacher_eval[1]}: "
+                          + ", ".join(f"{k} {v:.4f}" for k, v in teacher_metrics.items()))
     timer = StepTimer(accelerator.device, args.profile)
     bar = tqdm(total=args.max_steps, initial=state.global_step, desc="pre-training",
                disable=not accelerator.is_local_main_process)
@@ -382,6 +445,11 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         elif stage == 2:
             ema_update(teacher, model, args.ema_momentum, accelerator)
         timer.mark("EMA update")
+        if teacher_eval is not None and state.global_step >= args.stage1_steps and (
+                state.global_step == args.stage1_steps or state.global_step % args.eval_steps == 0
+                or state.global_step == args.max_steps):
+            measure_teacher()
+            timer.last = time.perf_counter()  # measuring is no part of a training step
         profiled_steps += 1
         if args.profile and not warmed_up and state.global_step < args.max_steps:
             timer.totals = dict.fromkeys(timer.totals, 0.0)  # the first step warms up (workers, allocator)
@@ -400,7 +468,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             tic, samples_since = time.perf_counter(), 0
         if mix is not None and args.image_log_steps and state.global_step % args.image_log_steps == 0:
             _log_grid(accelerator, real, synthetic, mix, model, state.global_step)
-        bar.set_postfix(stage=stage, loss=f"{parts['loss']:.3f}", img_s=f"{rate:.1f}")
+        bar.set_postfix(stage=stage, loss=f"{parts['loss']:.3f}", img_s=f"{rate:.1f}",
+                        **({"teacher_hmean": f"{teacher_metrics['hmean']:.3f}"} if teacher_metrics else {}))
         bar.update(1)
         if args.save_steps and state.global_step % args.save_steps == 0:
             save_checkpoint(accelerator)
@@ -420,15 +489,17 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                            datasets=[args.synthetic_dataset, *args.real_datasets], hyperparameters=hyper,
                            base_model=None if args.model in PRESETS else args.model,
                            push_to_hub=args.push_to_hub, dry_run=args.dry_run, export_mmocr=args.export_mmocr)
-        for tf, what in ((synthetic_tf, "synthetic"), (real_tf, "real")):
-            if tf.report.counts:
-                accelerator.print(f"{what} data problems:\n{tf.report.summary()}")
+        for tf, what in ((synthetic_tf, "synthetic"), (real_tf, "real"), (eval_report, "evaluation")):
+            tf = getattr(tf, "report", tf)
+            if tf.counts:
+                accelerator.print(f"{what} data problems:\n{tf.summary()}")
     profile = timer.table(profiled_steps) if args.profile else None
     if profile:
         accelerator.print(profile)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return {"final_dir": str(final) if final else None, "global_step": state.global_step, "losses": losses,
+            "teacher_metrics": dict(teacher_metrics),
             "profile": profile, "timings": dict(timer.totals), "profiled_steps": profiled_steps}
 
 

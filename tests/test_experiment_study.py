@@ -1,0 +1,73 @@
+"""scripts/experiment_pretraining.py: the seed study runs its grid, writes its tables and plot, reuses finished
+runs, and refuses what it cannot reuse (a tiny grid: 2 seeds, 2 starts, 1 budget, a few steps)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "experiment_pretraining.py"
+TINY = ["--seeds", "0", "1", "--starts", "synthetic", "freereal", "--budgets", "2", "--pretrain-steps", "3",
+        "--finetune-steps", "2", "--image-size", "64", "--crop-size", "64", "--eval-images", "2",
+        "--synthetic-images", "4", "--real-images", "4", "--jobs", "2"]
+
+
+def _study(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True, timeout=900)
+
+
+def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_path):
+    out = tmp_path / "study"
+    done = _study(*TINY, "--output-dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    runs = json.loads((out / "results.json").read_text())
+    assert sorted((r["kind"], r["start"], r["seed"]) for r in runs) == sorted(
+        [("pretrain", s, seed) for s in ("synthetic", "freereal") for seed in (0, 1)]
+        + [("finetune", s, seed) for s in ("synthetic", "freereal") for seed in (0, 1)])
+    table = (out / "results.md").read_text()
+    hmeans = {(r["start"], r["seed"]): r["metrics"]["hmean"] for r in runs if r["kind"] == "finetune"}
+    mean = (hmeans[("freereal", 0)] + hmeans[("freereal", 1)]) / 2
+    assert f"| FreeReal | {mean:.3f} +- " in table  # the mean over seeds, from the runs themselves
+    diff = (hmeans[("freereal", 0)] - hmeans[("synthetic", 0)] + hmeans[("freereal", 1)] - hmeans[("synthetic", 1)]) / 2
+    assert f"| FreeReal | {diff:+.3f} [" in table.split("Paired difference")[1]
+    assert "teacher's pseudo-labels" in table  # FreeReal measured its teacher against the real labels
+    for seed in (0, 1):
+        curve = (out / "pretrain" / "freereal" / f"seed{seed}" / "teacher_eval.jsonl").read_text().splitlines()
+        assert json.loads(curve[-1])["step"] == 3
+    assert (out / "study.png").stat().st_size > 1000
+
+    again = _study(*TINY, "--seeds", "0", "1", "2", "--output-dir", str(out))  # one more seed: only its runs
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "4 pretrain runs reused, 2 to run" in again.stdout and "4 finetune runs reused, 2 to run" in again.stdout
+    assert len(json.loads((out / "results.json").read_text())) == 12
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--finetune-steps", "3"], "other settings (finetune_steps)"),
+    (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--crop-size", "48"], "multiple of 32"),
+])
+def test_the_study_refuses_what_it_cannot_reuse_or_run(tmp_path, args, message):
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "study.json").write_text(json.dumps({"model": "dbnet_r18", "pretrain_steps": 3, "finetune_steps": 2,
+                                                "image_size": 64, "crop_size": 64, "eval_images": 2,
+                                                "synthetic_images": 4, "real_images": 4, "ema_momentum": 0.99,
+                                                "learning_rate": 2e-3}))
+    done = _study(*TINY, *args, "--output-dir", str(out))
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+    assert sorted(p.name for p in out.iterdir()) == ["study.json"]  # nothing run, nothing written
+
+
+def test_the_study_refuses_a_folder_that_holds_something_else(tmp_path):
+    (tmp_path / "mine.txt").write_text("keep")
+    done = _study(*TINY, "--output-dir", str(tmp_path))
+    assert done.returncode == 2 and "holds no study" in done.stderr
+    assert (tmp_path / "mine.txt").read_text() == "keep" and not (tmp_path / "study.json").exists()
+    file = tmp_path / "mine.txt"
+    done = _study(*TINY, "--output-dir", str(file))
+    assert done.returncode == 2 and "is a file" in done.stderr
