@@ -46,6 +46,12 @@ def _forward(model: Any, images: list[np.ndarray], processor: Any, device: torch
     return inputs, type(outputs)(**{k: recursively_apply(lambda t: t.float().cpu(), v) for k, v in outputs.items()})
 
 
+def _scored(sample: dict[str, Any], detection: dict[str, Any]) -> tuple[dict, dict]:
+    """A loaded sample and its detection as ``hmean_iou``'s prediction and reference (plain lists)."""
+    return ({"polygons": [np.asarray(q).tolist() for q in detection["polygons"]], "scores": list(detection["scores"])},
+            {"polygons": [q.tolist() for q in sample["polygons"]], "ignore": list(sample["ignore"])})
+
+
 @dataclass
 class Evaluation:
     """``metrics``: precision, recall, hmean, score_thr over the whole set; ``per_image``: one dict per image
@@ -75,8 +81,7 @@ def evaluate_detector(model: torch.nn.Module, dataset: Any, processor: Any, *, b
         out = detect(model, [s["image"] for s in loaded], processor, batch_size,
                      accelerator.autocast if accelerator is not None else None)
         for s, p in zip(loaded, out):
-            pred = {"polygons": [np.asarray(q).tolist() for q in p["polygons"]], "scores": list(p["scores"])}
-            ref = {"polygons": [q.tolist() for q in s["polygons"]], "ignore": list(s["ignore"])}
+            pred, ref = _scored(s, p)
             preds.append(pred)
             refs.append(ref)
             keys.append(s["key"])
@@ -130,8 +135,9 @@ def evaluate_teacher(teacher: torch.nn.Module, dataset: Any, processor: Any, *, 
                                    accelerator.autocast if accelerator is not None else None)
         scales = inputs["scale_factors"].tolist()
         for s, p in zip(loaded, teacher.post_process(outputs, scales)):
-            preds.append({"polygons": [np.asarray(q).tolist() for q in p["polygons"]], "scores": list(p["scores"])})
-            refs.append({"polygons": [q.tolist() for q in s["polygons"]], "ignore": list(s["ignore"])})
+            pred, ref = _scored(s, p)
+            preds.append(pred)
+            refs.append(ref)
         pseudo = teacher.pseudo_targets(outputs, confidence)
         size = tuple(inputs["pixel_values"].shape[-2:])
         for i, (s, (sx, sy)) in enumerate(zip(loaded, scales)):
