@@ -2,7 +2,8 @@
 """Can the pre-training data pipeline feed a GPU? The loaders' per-sample work alone, on one core.
 
 Times the two transforms pre-training runs in its DataLoader workers, on demo images rendered at ``--size``
-(640 x 640 by default, stored as PNG like a prepared dataset) with ``--crop`` crops:
+(640 x 640 by default) with ``--crop`` crops, their bytes stored as JPEG (quality 95) the way SynthText and camera
+photos are, or as PNG (``--image-format png``, the demo data's own format; PNG decodes about four times slower):
 
 - real: ``glyphmix.views.RealViews`` (decode, one random geometry, the weak view, the strong view's colour
   jitter / blur / grayscale / noise / JPEG, normalisation of both);
@@ -12,7 +13,7 @@ Times the two transforms pre-training runs in its DataLoader workers, on demo im
 One thread, the best of ``--repeat`` passes; then where the time goes, measured by wrapping each part. The goal
 (issue 14): at least 40 images/s per core, so that 16 cores feed 600 images/s.
 
-  python scripts/benchmark_loaders.py [--model dbnet_r18] [--images 32] [--size 640] [--crop 640]
+  python scripts/benchmark_loaders.py [--model dbnet_r18] [--images 32] [--size 640] [--crop 640] [--image-format jpeg]
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from collections import defaultdict
 from typing import Any, Callable
 
 import cv2
+import numpy as np
 import torch
 
 from freereal_hf.data import transforms
@@ -72,6 +74,7 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=640, help="side of the rendered demo images")
     parser.add_argument("--crop", type=int, default=640, help="training crop side (a multiple of 32)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--image-format", choices=("jpeg", "png"), default="jpeg", help="how the image bytes are stored")
     args = parser.parse_args()
     if args.images < 1 or args.repeat < 1 or args.size < 32 or args.crop < 32 or args.crop % 32:
         parser.error("--images and --repeat at least 1; --size at least 32; --crop a multiple of 32")
@@ -83,12 +86,17 @@ def main() -> None:
     real = demo_dataset("real-like", args.images, seed=1, size=(args.size, args.size))
     real = real.cast_column("image", real.features["image"].__class__(decode=False))
     synthetic_rows, real_rows = [synthetic[i] for i in range(len(synthetic))], [real[i] for i in range(len(real))]
+    if args.image_format == "jpeg":
+        for row in synthetic_rows + real_rows:
+            image = cv2.imdecode(np.frombuffer(row["image"]["bytes"], np.uint8), cv2.IMREAD_COLOR)
+            row["image"] = {"bytes": cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes(), "path": None}
     real_tf = views.RealViews(augment, views.StrongAugment(), seed=1)
     synthetic_tf = views.SyntheticSample(model.build_targets, model.target_region, augment, char_mode=True, seed=0)
     rates = {"real (weak + strong view)": rate(real_tf, real_rows, args.repeat),
              "synthetic (targets + glyph mask)": rate(synthetic_tf, synthetic_rows, args.repeat)}
     both = 2 / sum(1 / r for r in rates.values())  # one real and one synthetic image per pair, alternating
-    print(f"{args.model}; {args.images} images per stream of {args.size} x {args.size}, crop {args.crop}; one thread, "
+    print(f"{args.model}; {args.images} {args.image_format.upper()} images per stream of {args.size} x {args.size}, "
+          f"crop {args.crop}; one thread, "
           f"best of {args.repeat}\n")
     print("| stream | images/s/core |\n|---|---:|")
     for name, r in rates.items():

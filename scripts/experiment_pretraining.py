@@ -51,8 +51,8 @@ STARTS = {  # folder name -> (label, PretrainArguments overrides; None: no pre-t
     "at_only": ("A^T only", {"inter_domain": False}),
     "ag_only": ("A^G only", {"intra_domain": False}),
 }
-SETTINGS = ("model", "pretrain_steps", "finetune_steps", "image_size", "crop_size", "eval_images", "synthetic_images",
-            "real_images", "ema_momentum", "learning_rate")
+SETTINGS = ("model", "pretrain_steps", "stage1_steps", "pseudo_confidence", "char_mode", "finetune_steps", "image_size",
+            "crop_size", "eval_images", "synthetic_images", "real_images", "ema_momentum", "learning_rate")
 
 
 @dataclass(frozen=True)
@@ -84,8 +84,9 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         if run.kind == "pretrain":
-            overrides = dict(STARTS[run.start][1])
-            if overrides.get("stage1_steps") == "all":
+            overrides = {"stage1_steps": settings.get("stage1_steps"), "pseudo_confidence": settings.get("pseudo_confidence"),
+                         "char_mode": settings.get("char_mode", True), **STARTS[run.start][1]}
+            if overrides["stage1_steps"] == "all":
                 overrides["stage1_steps"] = settings["pretrain_steps"]
             result = pretrain(PretrainArguments(
                 output_dir=str(out), model=settings["model"], max_steps=settings["pretrain_steps"], seed=run.seed,
@@ -135,9 +136,13 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
            records: dict[Run, dict]) -> str:
     hmean = {(s, b): [records[Run("finetune", s, seed, b)]["metrics"]["hmean"] for seed in seeds]
              for s in starts for b in budgets}
+    stage1 = "a third" if settings.get("stage1_steps") is None else f"{settings['stage1_steps']} steps"
+    confidence = settings.get("pseudo_confidence") or "the model's"
+    targets = "character targets" if settings.get("char_mode", True) else "word targets"
     lines = [f"{settings['model']}; {len(seeds)} seeds ({', '.join(map(str, seeds))}); demo images and crops "
              f"{settings['image_size']} x {settings['image_size']} / {settings['crop_size']}; pre-training "
-             f"{settings['pretrain_steps']} steps on {settings['synthetic_images']} synthetic + "
+             f"{settings['pretrain_steps']} steps (FreeReal: stage 1 {stage1}, teacher confidence {confidence}, {targets}) on "
+             f"{settings['synthetic_images']} synthetic + "
              f"{settings['real_images']} unlabeled real-like images; fine-tuning {settings['finetune_steps']} steps; "
              f"h-mean on {settings['eval_images']} held-out real-like images", "",
              "h-mean, mean +- standard deviation over seeds:", "",
@@ -205,6 +210,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--starts", nargs="+", default=list(STARTS), choices=list(STARTS))
     parser.add_argument("--budgets", type=int, nargs="+", default=[8, 32], help="labeled real-like images (8 32)")
     parser.add_argument("--pretrain-steps", type=int, default=150)
+    parser.add_argument("--stage1-steps", type=int, default=None,
+                        help="FreeReal's supervised warm-up steps (default: freereal-pretrain's, a third)")
+    parser.add_argument("--pseudo-confidence", type=float, default=None,
+                        help="FreeReal's teacher confidence threshold (default: the model config's)")
+    parser.add_argument("--char-mode", choices=("true", "false"), default="true",
+                        help="FreeReal's synthetic targets from character boxes (true, the default of freereal-pretrain)")
     parser.add_argument("--finetune-steps", type=int, default=150)
     parser.add_argument("--image-size", type=int, default=128, help="side of the demo images (128)")
     parser.add_argument("--crop-size", type=int, default=128, help="training crop of both phases (128)")
@@ -225,17 +236,23 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--crop-size must be a multiple of 32 and --image-size at least 32")
     if not 0 <= args.ema_momentum < 1:
         parser.error("--ema-momentum must be in [0, 1)")
+    if args.stage1_steps is not None and not 0 <= args.stage1_steps <= args.pretrain_steps:
+        parser.error(f"--stage1-steps must be in [0, --pretrain-steps], got {args.stage1_steps}")
+    if args.pseudo_confidence is not None and not 0.5 <= args.pseudo_confidence < 1:
+        parser.error(f"--pseudo-confidence must be in [0.5, 1), got {args.pseudo_confidence}")
     seeds, budgets = sorted(set(args.seeds)), sorted(set(args.budgets))
     starts = [s for s in STARTS if s in args.starts]
     root = Path(args.output_dir)
     if root.exists() and not root.is_dir():
         parser.error(f"--output-dir {root} is a file")
+    args.char_mode = args.char_mode == "true"
     settings = {k: getattr(args, k) for k in SETTINGS}
     saved = root / "study.json"
     if saved.exists():
         previous = json.loads(saved.read_text())
-        if previous != settings:
-            changed = ", ".join(k for k in SETTINGS if previous.get(k) != settings[k])
+        defaults = {"char_mode": True}  # keys added since: their defaults
+        if {k: previous.get(k, defaults.get(k)) for k in SETTINGS} != settings:
+            changed = ", ".join(k for k in SETTINGS if previous.get(k, defaults.get(k)) != settings[k])
             parser.error(f"{root} holds a study with other settings ({changed}); its runs cannot be reused: give "
                          f"another --output-dir")
     elif root.exists() and any(root.iterdir()):

@@ -62,6 +62,38 @@ def test_colour_jitter_changes_colours_only():
     assert np.array_equal(color_jitter(img, np.random.default_rng(1)), img)
 
 
+@pytest.mark.parametrize("op", ["brightness", "contrast", "saturation"])
+def test_colour_jitter_in_uint8_follows_the_float_formula(op):
+    """Each step alone, in uint8 with lookup tables, is the float formula rounded (torchvision's meanings)."""
+    img = np.random.default_rng(0).integers(0, 256, (24, 40, 3)).astype(np.uint8)
+    for seed in range(4):
+        out = color_jitter(img, np.random.default_rng(seed), **{op: 0.6}).astype(np.float64)
+        f = np.random.default_rng(seed).uniform(0.4, 1.6)  # the factor color_jitter drew
+        x = img.astype(np.float64)
+        centre = {"brightness": 0.0, "contrast": x.mean(), "saturation": x.mean(axis=2, keepdims=True)}[op]
+        expected = np.clip((x - centre) * f + centre, 0, 255)
+        assert np.abs(out - expected).max() <= 1.5, (op, seed)
+
+
+def test_colour_jitter_hue_turns_the_hue_wheel():
+    img = np.zeros((4, 4, 3), np.uint8)
+    img[..., 0] = 200  # pure red
+    out = color_jitter(img, np.random.default_rng(0), hue=0.5)
+    shift = round(np.random.default_rng(0).uniform(-0.5, 0.5) * 180)
+    hue = cv2.cvtColor(out, cv2.COLOR_RGB2HSV)[..., 0].astype(int)
+    assert (np.abs(hue - shift % 180) <= 1).all() and out.max() == 200
+
+
+def test_strong_view_noise_is_gaussian_with_the_drawn_std():
+    from freereal_hf.glyphmix.views import StrongAugment
+
+    plain = dict(brightness=0, contrast=0, saturation=0, hue=0, blur_prob=0, grayscale_prob=0, jpeg_prob=0)
+    img = np.full((96, 96, 3), 128, np.uint8)
+    noise = StrongAugment(**plain, noise_prob=1, noise_std=(12, 12))(img, np.random.default_rng(0)).astype(float) - 128
+    assert abs(noise.mean()) < 0.3 and abs(noise.std() - 12) < 0.3
+    assert abs((np.abs(noise) <= 12).mean() - 0.683) < 0.02  # one sigma holds 68 %
+
+
 def test_train_transform_is_deterministic_per_key_and_epoch_and_survives_corrupt_images():
     records = demo_records("synthetic", 3, seed=0, size=(128, 160))
     records[2]["image"] = {"bytes": b"\x89PNG broken", "path": None}

@@ -42,3 +42,21 @@ def test_post_process_equals_mmocr(seed, scale, mmocr):
     for mine, theirs in zip(ours["polygons"], reference["polygons"]):
         assert _iou(mine, np.asarray(theirs).reshape(-1, 2)) > 0.99
     np.testing.assert_allclose(ours["scores"], reference["scores"], atol=1e-6)
+
+
+@pytest.mark.parametrize("size,count,text_width", [(640, 30, 5.0), (1280, 120, 5.0), (320, 20, 12.0)])
+def test_thin_blob_shortcut_changes_no_result(size, count, text_width, monkeypatch):
+    """Contours dropped by the area bound before growing them are exactly those the grown rectangle drops."""
+    import freereal_hf.models.dbnet.postprocess_dbnet as post
+
+    prob = probability_map(np.random.default_rng(size), size, size, count)
+    real, skipped = post._too_thin, []
+    monkeypatch.setattr(post, "_too_thin", lambda *a: skipped.append(real(*a)) or skipped[-1])
+    fast = dbnet_post_process(prob, min_text_width=text_width)
+    assert sum(skipped) > 20  # the map has many noise blobs for the shortcut to skip
+    monkeypatch.setattr(post, "_too_thin", lambda *a: False)
+    slow = dbnet_post_process(prob, min_text_width=text_width)
+    assert len(fast["polygons"]) == len(slow["polygons"]) >= count // 3
+    for mine, theirs in zip(fast["polygons"], slow["polygons"]):
+        assert np.array_equal(mine, theirs)
+    assert fast["scores"] == slow["scores"]

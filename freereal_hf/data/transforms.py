@@ -169,40 +169,65 @@ def apply_geometry(sample: dict[str, Any], geometry: Geometry) -> dict[str, Any]
     return out
 
 
+_LEVELS = np.arange(256, dtype=np.float32)
+
+
+def _levels(lut: np.ndarray) -> np.ndarray:
+    """A float lookup table of the 256 levels -> uint8, rounded and clipped (for ``cv2.LUT``)."""
+    return np.clip(np.rint(lut), 0, 255).astype(np.uint8)
+
+
 def color_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float = 0.0, contrast: float = 0.0,
                  saturation: float = 0.0, hue: float = 0.0) -> np.ndarray:
     """torchvision-style colour jitter of an ``H x W x 3`` uint8 RGB image, factors drawn from ``rng``
     (brightness/contrast/saturation factors in ``[1 - v, 1 + v]``, hue shift in ``[-hue, hue]`` turns), in a
-    random order."""
-    img = image.astype(np.float32)
+    random order.
+
+    Every step stays in uint8 (rounded and clipped after each, as torchvision does on uint8 tensors):
+    brightness ``x f`` and contrast ``(x - m) f + m`` (``m`` the image's mean) are lookup tables, saturation
+    blends each pixel with its channel mean (``cv2.addWeighted``), and hue shifts OpenCV's 0..179 hue channel.
+    """
+    out = np.ascontiguousarray(image)
     ops = []
     if brightness:
         f = rng.uniform(max(0, 1 - brightness), 1 + brightness)
-        ops.append(lambda x: x * f)
+        ops.append(lambda x: cv2.LUT(x, _levels(_LEVELS * f)))
     if contrast:
         f2 = rng.uniform(max(0, 1 - contrast), 1 + contrast)
-        ops.append(lambda x: (x - x.mean()) * f2 + x.mean())
+
+        def _contrast(x: np.ndarray) -> np.ndarray:
+            m = float(np.mean(cv2.mean(x)[:3]))
+            return cv2.LUT(x, _levels((_LEVELS - m) * f2 + m))
+        ops.append(_contrast)
     if saturation:
         f3 = rng.uniform(max(0, 1 - saturation), 1 + saturation)
-        ops.append(lambda x: (x - x.mean(2, keepdims=True)) * f3 + x.mean(2, keepdims=True))
+
+        def _saturation(x: np.ndarray) -> np.ndarray:
+            gray = cv2.transform(x, np.full((1, 3), 1 / 3, np.float32))
+            return cv2.addWeighted(x, f3, cv2.merge([gray, gray, gray]), 1 - f3, 0)
+        ops.append(_saturation)
     if hue:
-        shift = rng.uniform(-hue, hue) * 180
+        shift = int(round(rng.uniform(-hue, hue) * 180))
 
         def _hue(x: np.ndarray) -> np.ndarray:
-            hsv = cv2.cvtColor(np.clip(x, 0, 255).astype(np.uint8), cv2.COLOR_RGB2HSV)
-            hsv[..., 0] = ((hsv[..., 0].astype(np.int32) + int(round(shift))) % 180).astype(np.uint8)
-            return cv2.cvtColor(hsv, cv2.COLOR_HSV2RGB).astype(np.float32)
+            h, s_, v = cv2.split(cv2.cvtColor(x, cv2.COLOR_RGB2HSV))
+            h = cv2.LUT(h, ((np.arange(256) + shift) % 180).astype(np.uint8))
+            return cv2.cvtColor(cv2.merge([h, s_, v]), cv2.COLOR_HSV2RGB)
         ops.append(_hue)
     for k in rng.permutation(len(ops)):
-        img = np.clip(ops[k](img), 0, 255)
-    return img.astype(np.uint8)
+        out = ops[k](out)
+    return out if ops else out.copy()
 
 
 def normalize(image: np.ndarray) -> torch.Tensor:
-    """``H x W x 3`` uint8 RGB -> ``3 x H x W`` float32 tensor normalised like MMOCR's preprocessor."""
-    mean = torch.tensor(MMOCR_MEAN, dtype=torch.float32).view(3, 1, 1)
-    std = torch.tensor(MMOCR_STD, dtype=torch.float32).view(3, 1, 1)
-    return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float() - mean) / std
+    """``H x W x 3`` uint8 RGB -> ``3 x H x W`` float32 tensor normalised like MMOCR's preprocessor,
+    ``(x - mean) / std`` per channel (one lookup table of the 256 levels per channel)."""
+    planes = cv2.split(np.ascontiguousarray(image))
+    return torch.from_numpy(np.stack([cv2.LUT(plane, table) for plane, table in zip(planes, _NORMALIZE_TABLES)]))
+
+
+_NORMALIZE_TABLES = [((np.arange(256, dtype=np.float32) - np.float32(m)) / np.float32(s)).reshape(1, 256)
+                     for m, s in zip(MMOCR_MEAN, MMOCR_STD)]
 
 
 def record_rng(seed: int, epoch: int, key: str) -> np.random.Generator:

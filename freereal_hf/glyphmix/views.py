@@ -16,6 +16,8 @@ so the batch keeps its shape and the sample teaches nothing.
 
 from __future__ import annotations
 
+import functools
+import statistics
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -27,6 +29,14 @@ from ..data.records import Report
 from ..data.transforms import (AugmentConfig, apply_geometry, color_jitter, load_sample, normalize, per_record,
                                record_rng, sample_geometry)
 from .masks import GLYPH_COLUMN, decode_mask
+
+
+@functools.cache
+def _normal_levels() -> np.ndarray:
+    """The 65,536 quantiles ``(k + 0.5) / 65536`` of the standard normal (float32): Gaussian noise drawn as
+    uint16 indices into them is four times cheaper than ``Generator.normal`` and as Gaussian for pixel noise."""
+    inv_cdf = statistics.NormalDist().inv_cdf
+    return np.array([inv_cdf((k + 0.5) / 65536) for k in range(65536)], np.float32)
 
 
 @dataclass
@@ -61,7 +71,9 @@ class StrongAugment:
         if rng.random() < self.grayscale_prob:
             out = cv2.cvtColor(cv2.cvtColor(out, cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB)
         if rng.random() < self.noise_prob:
-            out = np.clip(out + rng.normal(0, rng.uniform(*self.noise_std), out.shape), 0, 255).astype(np.uint8)
+            noise = _normal_levels()[rng.integers(0, 1 << 16, out.shape, dtype=np.uint16)]
+            noise *= np.float32(rng.uniform(*self.noise_std))
+            out = cv2.add(out, noise, dtype=cv2.CV_8U)  # rounded and clipped
         if rng.random() < self.jpeg_prob:
             quality = int(rng.integers(self.jpeg_quality[0], self.jpeg_quality[1] + 1))
             ok, buf = cv2.imencode(".jpg", out, [cv2.IMWRITE_JPEG_QUALITY, quality])

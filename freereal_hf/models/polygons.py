@@ -46,7 +46,7 @@ def offset_polygon_by(polygon: np.ndarray, distances: list[float]) -> list[np.nd
 def polygon_area_perimeter(polygon: np.ndarray) -> tuple[float, float]:
     """Absolute shoelace area and closed perimeter of a ``K x 2`` polygon (as shapely computes them)."""
     pts = np.asarray(polygon, np.float64).reshape(-1, 2)
-    x, y = pts[:, 0], pts[:, 1]  # fewer than 3 points give area 0 (and 2 points twice their distance)
-    area = 0.5 * abs(float(np.dot(x, np.roll(y, -1)) - np.dot(y, np.roll(x, -1))))
-    perimeter = float(np.linalg.norm(pts - np.roll(pts, -1, axis=0), axis=1).sum())
-    return area, perimeter
+    nxt = np.concatenate((pts[1:], pts[:1]))  # fewer than 3 points give area 0 (and 2 points twice their distance)
+    area = 0.5 * abs(float(pts[:, 0] @ nxt[:, 1] - pts[:, 1] @ nxt[:, 0]))
+    step = pts - nxt
+    return area, float(np.sqrt((step * step).sum(axis=1)).sum())

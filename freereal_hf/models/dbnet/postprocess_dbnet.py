@@ -16,11 +16,25 @@ from ..polygons import offset_polygon
 def _mean_inside(score_map: np.ndarray, pts: np.ndarray) -> float:
     """Mean of ``score_map`` over the filled polygon ``pts`` (int ``K x 2``), computed on its bounding box."""
     h, w = score_map.shape
-    x0, y0 = np.clip(pts.min(axis=0), 0, (w - 1, h - 1))
-    x1, y1 = np.clip(pts.max(axis=0), 0, (w - 1, h - 1))
+    x, y, bw, bh = cv2.boundingRect(pts)
+    x0, y0 = min(max(x, 0), w - 1), min(max(y, 0), h - 1)
+    x1, y1 = min(max(x + bw - 1, 0), w - 1), min(max(y + bh - 1, 0), h - 1)
     mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
-    cv2.fillPoly(mask, [(pts - (x0, y0)).astype(np.int32)], 1)
+    cv2.fillPoly(mask, [pts], 1, offset=(-x0, -y0))
     return cv2.mean(score_map[y0:y1 + 1, x0:x1 + 1], mask)[0]
+
+
+def _too_thin(pts: np.ndarray, distance: float, min_width: float) -> bool:
+    """Whether the minimum-area rectangle of ``pts`` grown by ``distance`` must have a short side below
+    ``min_width``, known without growing it (most noise blobs; the result is the same as growing them).
+
+    The grown polygon lies within ``pts``' minimum-area rectangle (sides ``a <= b``) grown by ``distance`` plus
+    one pixel of pyclipper's integer rounding on every side; the grown polygon's own minimum-area rectangle is no
+    larger in area, and its short side is at most the square root of that area.
+    """
+    a, b = cv2.minAreaRect(pts)[1]
+    margin = 2 * (distance + 1)
+    return (a + margin) * (b + margin) < min_width * min_width
 
 
 def dbnet_post_process(
@@ -52,11 +66,14 @@ def dbnet_post_process(
         pts = cv2.approxPolyDP(contour, epsilon_ratio * cv2.arcLength(contour, True), True).reshape(-1, 2)
         if len(pts) < 4:
             continue
+        length = cv2.arcLength(pts, True)
+        distance = abs(cv2.contourArea(pts)) * unclip_ratio / length if length > 0 else 0.0
+        if text_repr_type == "quad" and _too_thin(pts, distance, min_text_width):
+            continue  # (before the score, which costs more: either test drops the contour)
         score = _mean_inside(score_map, pts)
         if score < min_text_score:
             continue
-        length = cv2.arcLength(pts, True)
-        grown = offset_polygon(pts, abs(cv2.contourArea(pts)) * unclip_ratio / length) if length > 0 else []
+        grown = offset_polygon(pts, distance) if length > 0 else []
         if len(grown) == 0:
             continue
         if text_repr_type == "quad":

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import cv2
+import numba
 import numpy as np
 
 from ..polygons import offset_polygon, polygon_area_perimeter
@@ -27,22 +28,44 @@ from ..polygons import offset_polygon, polygon_area_perimeter
 _EPS32 = float(np.finfo(np.float32).eps)
 
 
-def _edge_distance(xs: np.ndarray, ys: np.ndarray, p1: np.ndarray, p2: np.ndarray) -> np.ndarray:
-    """MMOCR's (DB's) point-to-edge distance: the triangle height where the pixel sees the edge at an angle
-    of at least 90 degrees, else the distance to the nearer end point.
+@numba.njit(cache=True)
+def _band(local: np.ndarray, c2: np.ndarray, den: np.ndarray, lo: np.ndarray, hi: np.ndarray, distance: float,
+          x_min: int, y_min: int, x0: int, y0: int, x1: int, y1: int, canvas: np.ndarray) -> None:
+    """One polygon's threshold band, maxed into ``canvas[y0:y1 + 1, x0:x1 + 1]`` (float32, in place).
 
-    ``xs``/``ys`` are float64 grids, ``p1``/``p2`` float32 points: as in MMOCR, the squared edge length is
-    computed in float32 and the rest in float64 (the threshold map then agrees to ~1e-6).
+    MMOCR's (DB's) point-to-edge distance: the triangle height where the pixel sees the edge at an angle of at
+    least 90 degrees, else the distance to the nearer end point; divided by ``distance``, clipped to [0, 1],
+    the least over the edges ``r``, and ``1 - r`` maxed in. As in MMOCR the pixel grid is float64 and the squared
+    edge length ``c2`` float32 (``den = eps + c2`` in float32 too), so the map agrees to ~1e-6. Edge ``k`` (from
+    ``local[k]`` to ``local[k + 1]``, in the frame shifted by ``(x_min, y_min)``) only counts in its own box grown
+    by ``distance`` (``lo[k]..hi[k]``, image pixels): beyond it the clipped distance is 1 anyway.
     """
-    a2 = (xs - p1[0]) ** 2 + (ys - p1[1]) ** 2
-    b2 = (xs - p2[0]) ** 2 + (ys - p2[1]) ** 2
-    c2 = (p1[0] - p2[0]) ** 2 + (p1[1] - p2[1]) ** 2
-    ab = a2 * b2
-    neg_cos = np.clip((c2 - a2 - b2) / (_EPS32 + 2 * np.sqrt(ab)), -1.0, 1.0)
-    dist = np.sqrt(ab * np.nan_to_num(1 - neg_cos * neg_cos) / (_EPS32 + c2))
-    acute = neg_cos < 0
-    dist[acute] = np.sqrt(np.fmin(a2, b2)[acute])
-    return dist
+    ratio = np.ones((y1 - y0 + 1, x1 - x0 + 1))
+    k_count = local.shape[0]
+    for k in range(k_count):
+        ax, ay = local[k, 0], local[k, 1]
+        bx, by = local[(k + 1) % k_count, 0], local[(k + 1) % k_count, 1]
+        for y in range(max(lo[k, 1], y0), min(hi[k, 1], y1) + 1):
+            fy = float(y - y_min)
+            for x in range(max(lo[k, 0], x0), min(hi[k, 0], x1) + 1):
+                fx = float(x - x_min)
+                a2 = (fx - ax) * (fx - ax) + (fy - ay) * (fy - ay)
+                b2 = (fx - bx) * (fx - bx) + (fy - by) * (fy - by)
+                ab = a2 * b2
+                neg_cos = (c2[k] - a2 - b2) / (_EPS32 + 2 * np.sqrt(ab))
+                neg_cos = min(max(neg_cos, -1.0), 1.0)
+                if neg_cos < 0:
+                    dist = np.sqrt(min(a2, b2))
+                else:
+                    dist = np.sqrt(ab * (1 - neg_cos * neg_cos) / den[k])
+                d = min(max(dist / distance, 0.0), 1.0)
+                if d < ratio[y - y0, x - x0]:
+                    ratio[y - y0, x - x0] = d
+    for y in range(y0, y1 + 1):
+        for x in range(x0, x1 + 1):
+            v = np.float32(1 - ratio[y - y0, x - x0])
+            if v > canvas[y, x]:
+                canvas[y, x] = v
 
 
 def _draw_border(polygon: np.ndarray, canvas: np.ndarray, mask: np.ndarray, shrink_ratio: float) -> None:
@@ -61,23 +84,15 @@ def _draw_border(polygon: np.ndarray, canvas: np.ndarray, mask: np.ndarray, shri
     cv2.fillPoly(mask, [grown], 1)
     if x_min > w - 1 or y_min > h - 1:
         return  # wholly right of or below the image: no band pixel inside
-    # Distances only matter below `distance`; each edge is evaluated in its own box grown by it.
     local = polygon.astype(np.float32) - np.array([x_min, y_min], np.float32)  # MMOCR's float32 shift
-    ratio = np.ones((y1 - y0 + 1, x1 - x0 + 1), np.float64)
-    for p1, p2 in zip(local, np.roll(local, -1, axis=0)):
-        lo = np.floor(np.minimum(p1, p2) - distance).astype(int) + (x_min, y_min)
-        hi = np.ceil(np.maximum(p1, p2) + distance).astype(int) + (x_min, y_min)
-        ex0, ey0 = max(lo[0], x0), max(lo[1], y0)
-        ex1, ey1 = min(hi[0], x1), min(hi[1], y1)
-        if ex0 > ex1 or ey0 > ey1:
-            continue
-        xs = np.arange(ex0 - x_min, ex1 - x_min + 1, dtype=np.float64)[None, :]
-        ys = np.arange(ey0 - y_min, ey1 - y_min + 1, dtype=np.float64)[:, None]
-        d = np.clip(_edge_distance(xs, ys, p1, p2) / distance, 0, 1)
-        window = ratio[ey0 - y0:ey1 - y0 + 1, ex0 - x0:ex1 - x0 + 1]
-        np.minimum(window, d, out=window)
-    region = canvas[y0:y1 + 1, x0:x1 + 1]
-    np.fmax(region, (1 - ratio).astype(np.float32), out=region)
+    nxt = np.concatenate((local[1:], local[:1]))
+    c2 = (local[:, 0] - nxt[:, 0]) ** 2 + (local[:, 1] - nxt[:, 1]) ** 2  # float32, as MMOCR
+    den = np.float32(_EPS32) + c2
+    origin = np.array([x_min, y_min])
+    lo = np.floor(np.minimum(local, nxt) - distance).astype(np.int64) + origin
+    hi = np.ceil(np.maximum(local, nxt) + distance).astype(np.int64) + origin
+    _band(local.astype(np.float64), c2.astype(np.float64), den.astype(np.float64), lo, hi, float(distance),
+          int(x_min), int(y_min), int(x0), int(y0), int(x1), int(y1), canvas)
 
 
 def is_trainable_polygon(polygon: np.ndarray, min_sidelength: float) -> bool:
