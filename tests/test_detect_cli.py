@@ -144,3 +144,45 @@ def test_clockwise_quad_orders_points_as_icdar_expects():
     assert np.sum((nxt[:, 0] - quad[:, 0]) * (nxt[:, 1] + quad[:, 1])) < 0
     octagon = np.array([[5, 0], [15, 0], [20, 5], [20, 10], [15, 15], [5, 15], [0, 10], [0, 5]], np.float64)
     assert clockwise_quad(octagon).shape == (4, 2)
+
+
+def test_an_images_result_does_not_depend_on_its_batch(photos, tmp_path):
+    """Mixed sizes in one batch: each image gives what it gives alone (no padding to a neighbour's size)."""
+    files = [str(photos / "in" / "img_1.png"), str(photos / "in" / "img_2.png"), str(photos / "in" / "sub")]
+    runs = {}
+    for batch in (1, 3):
+        out = tmp_path / f"b{batch}"
+        assert detect_main(files + ["--model", str(photos / "model"), "--output-dir", str(out), "--batch-size",
+                                    str(batch), "--output-type", "poly"]) == 0
+        runs[batch] = json.loads((out / "detections.json").read_text())["images"]
+    assert sum(len(r["polygons"]) for r in runs[1]) >= 3
+    for alone, together in zip(runs[1], runs[3], strict=True):
+        assert len(alone["polygons"]) == len(together["polygons"])
+        np.testing.assert_allclose(alone["scores"], together["scores"], atol=1e-5)
+
+
+def test_detection_batches_group_consecutive_images_of_one_size():
+    from freereal_hf.training.evaluation import detect
+
+    shapes = []
+
+    class Recorder(torch.nn.Module):
+        """Stands in for a detector: records the batch shapes it is given, finds nothing."""
+
+        def __init__(self):
+            super().__init__()
+            self.weight = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, pixel_values):
+            shapes.append(tuple(pixel_values.shape))
+            return {"prob": pixel_values[:, 0]}
+
+        def post_process(self, outputs, scale_factors):
+            return [{"polygons": [], "scores": []} for _ in scale_factors]
+
+    from freereal_hf import TextDetectionImageProcessor
+
+    images = [np.zeros(s + (3,), np.uint8) for s in [(64, 96), (64, 96), (96, 64), (64, 96), (64, 96), (64, 96)]]
+    results = detect(Recorder(), images, TextDetectionImageProcessor(scale=None, long_side=96), batch_size=4)
+    assert len(results) == 6
+    assert [s[0] for s in shapes] == [2, 1, 1, 2] and shapes[1][2:] == (96, 64)

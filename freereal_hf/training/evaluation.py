@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -20,7 +21,8 @@ from ..metrics import hmean_iou
 def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any, batch_size: int = 4,
            autocast: Any = None) -> list[dict[str, list]]:
     """Polygons (``K x 2`` float arrays, ``(x, y)`` original pixels) and scores for each ``H x W x 3`` uint8 RGB
-    image, in batches of ``batch_size`` (padded to the largest image of the batch). Post-processing is the
+    image, in batches of at most ``batch_size`` consecutive images of one size (so no image is padded to another's
+    size, and an image's result does not depend on its neighbours). Post-processing is the
     model's, with its config's parameters. ``model``: a detector, or anything called the same way with a
     ``post_process`` (``freereal_hf.onnx_export.OnnxTextDetector``)."""
     is_module = isinstance(model, torch.nn.Module)
@@ -30,8 +32,11 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
     device = next(model.parameters()).device if is_module else torch.device("cpu")
     results: list[dict[str, list]] = []
     for start in range(0, len(images), batch_size):
-        inputs, outputs = _forward(model, list(images[start:start + batch_size]), processor, device, autocast)
-        results += model.post_process(outputs, inputs["scale_factors"].tolist())  # the config's parameters
+        # consecutive images of one size run together; padding an image to a larger one's size would cost
+        # forward time for nothing and change the predictions along its border
+        for _, run in itertools.groupby(images[start:start + batch_size], key=lambda image: image.shape[:2]):
+            inputs, outputs = _forward(model, list(run), processor, device, autocast)
+            results += model.post_process(outputs, inputs["scale_factors"].tolist())  # the config's parameters
     if is_module:
         model.train(was_training)
     return results
