@@ -130,11 +130,14 @@ class TextDetectionImageProcessor(BaseImageProcessor):
         return result
 
     @classmethod
-    def for_config(cls, config: Any) -> "TextDetectionImageProcessor":
+    def for_config(cls, config: Any, long_side: int | None = None) -> "TextDetectionImageProcessor":
         """The processor matching a detector config's test resize (``config.test_short_side`` when the config has
-        one, else the keep-ratio bound ``config.test_scale``)."""
+        one, else the keep-ratio bound ``config.test_scale``), or resizing the long side to ``long_side`` when
+        given (``--long-side`` / ``--eval_long_side``)."""
         known = {"post_process_params": config.post_process_params() if hasattr(config, "post_process_params")
                  else None, "model_type": getattr(config, "model_type", None)}
+        if long_side:
+            return cls(scale=None, long_side=int(long_side), **known)
         short = getattr(config, "test_short_side", None)
         if short:
             return cls(scale=None, short_side=int(short), **known)

@@ -107,7 +107,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         image, boxes = generated_image()
     torch.manual_seed(0)
     model = load_model(args.model)
-    processor = TextDetectionImageProcessor(scale=None, long_side=args.long_side)
+    processor = TextDetectionImageProcessor.for_config(model.config, args.long_side)
     inputs = processor(image)
     steps = args.fit_steps if args.fit_steps is not None else (80 if boxes and args.model in PRESETS else 0)
     if steps and boxes:

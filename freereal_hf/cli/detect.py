@@ -209,7 +209,7 @@ def _load_detector(args: argparse.Namespace) -> tuple[Any, Any]:
         if value is not None:
             setattr(config, field, value)
     if args.long_side:
-        processor = TextDetectionImageProcessor(scale=None, long_side=args.long_side)
+        processor = TextDetectionImageProcessor.for_config(config, args.long_side)
     return detector, processor
 
 

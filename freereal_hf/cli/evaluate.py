@@ -48,8 +48,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..training.evaluation import evaluate_detector
 
     model = load_model(args.model).eval()
-    processor = (TextDetectionImageProcessor(scale=None, long_side=args.long_side) if args.long_side
-                 else TextDetectionImageProcessor.for_config(model.config))
+    processor = TextDetectionImageProcessor.for_config(model.config, args.long_side)
     split = "train" if parse_demo_spec(args.dataset) is not None else args.split
     dataset = load_text_dataset(args.dataset, split, image_size=args.image_size)
     problems = Report()

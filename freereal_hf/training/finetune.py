@@ -109,9 +109,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     accelerator.register_for_checkpointing(scheduler, state)  # stepped by us, once per optimiser step
     if args.resume:
         resume_latest(accelerator, out, state)
-    processor = TextDetectionImageProcessor.for_config(accelerator.unwrap_model(model).config)
-    if args.eval_long_side:
-        processor = TextDetectionImageProcessor(scale=None, long_side=args.eval_long_side)
+    processor = TextDetectionImageProcessor.for_config(accelerator.unwrap_model(model).config, args.eval_long_side)
     hyper = {k: v for k, v in asdict(args).items() if k not in ("push_to_hub", "dry_run", "resume")}
     if accelerator.is_main_process and args.report_to != "none":
         accelerator.init_trackers("finetune", config={k: v for k, v in hyper.items()

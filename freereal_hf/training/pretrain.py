@@ -182,9 +182,8 @@ def teacher_eval_set(args: PretrainArguments) -> tuple[Any, str] | None:
         rows = list(dataset.take(args.eval_images))
     else:
         rows = dataset.select(range(min(args.eval_images, len(dataset))))
-    labeled = "polygons" in (rows.column_names if hasattr(rows, "column_names") else rows[0] if rows else {})
-    labeled = labeled and any(len(rows[i]["polygons"]) for i in range(min(len(rows), 8)))
-    if not labeled:
+    first = [rows[i] for i in range(min(len(rows), 8))]  # rows in either case: dicts
+    if not any(len(row.get("polygons") or []) for row in first):
         if args.eval_dataset:
             raise UsageError(f"--eval_dataset {spec!r} (split {split!r}) carries no polygons to measure the teacher "
                              f"against")
@@ -386,10 +385,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         samples_log = open(out / "samples" / f"rank_{accelerator.process_index}.jsonl", "a", buffering=1)
     model = accelerator.unwrap_model(student)
     target_keys = list(model.target_spec.names)
-    processor = TextDetectionImageProcessor.for_config(model.config)
-    eval_long_side = args.eval_long_side or (args.image_size if uses_demo_data(args) else None)
-    if eval_long_side:
-        processor = TextDetectionImageProcessor(scale=None, long_side=eval_long_side)
+    processor = TextDetectionImageProcessor.for_config(
+        model.config, args.eval_long_side or (args.image_size if uses_demo_data(args) else None))
     teacher_metrics: dict[str, float] = {}
     eval_report = Report()
 
