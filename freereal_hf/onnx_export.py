@@ -66,14 +66,15 @@ def _flat_name(field: str, index: int | None) -> str:
 
 
 class _FlatDetector(nn.Module):
-    """The detector with its output flattened to a tuple of tensors (what an ONNX graph returns)."""
+    """The detector with its ``detect_only`` output (what post-processing reads) flattened to a tuple of tensors
+    (what an ONNX graph returns)."""
 
     def __init__(self, model: nn.Module, layout: list[tuple[str, int | None]]) -> None:
         super().__init__()
         self.model, self.layout = model, layout
 
     def forward(self, pixel_values: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        outputs = self.model(pixel_values)
+        outputs = self.model(pixel_values, detect_only=True)
         return tuple(outputs[f] if i is None else outputs[f][i] for f, i in self.layout)
 
 
@@ -114,7 +115,7 @@ def export_onnx(model: nn.Module, path: str | Path, *, opset: int = DEFAULT_OPSE
     model.eval()
     example = torch.randn(1, 3, *example_size, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
-        layout = output_layout(model(example))
+        layout = output_layout(model(example, detect_only=True))  # what post-processing reads
     flat = _FlatDetector(model, layout).eval()
     names = [_flat_name(f, i) for f, i in layout]
     from torch.export import Dim

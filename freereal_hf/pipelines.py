@@ -76,7 +76,7 @@ class TextDetectionPipeline(Pipeline):
         return {"pixel_values": inputs["pixel_values"].to(self.dtype), "original_sizes": inputs["original_sizes"]}
 
     def _forward(self, model_inputs: dict[str, torch.Tensor]) -> dict[str, Any]:
-        outputs = self.model(pixel_values=model_inputs["pixel_values"])
+        outputs = self.model(pixel_values=model_inputs["pixel_values"], detect_only=True)  # what post-processing reads
         # plain fields per image: transformers' batch splitting would index a tuple of levels (FCENet) by image,
         # and its device move turns every ModelOutput into a bare one
         fields = {k: v for k, v in outputs.items() if not k.startswith("loss")}

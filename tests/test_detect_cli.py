@@ -173,7 +173,8 @@ def test_detection_batches_group_consecutive_images_of_one_size():
             super().__init__()
             self.weight = torch.nn.Parameter(torch.zeros(1))
 
-        def forward(self, pixel_values):
+        def forward(self, pixel_values, detect_only=False):
+            assert detect_only  # detection asks only for what post-processing reads
             shapes.append(tuple(pixel_values.shape))
             return {"prob": pixel_values[:, 0]}
 

@@ -83,6 +83,21 @@ def test_perfect_outputs_post_process_to_the_polygons(model):
     np.testing.assert_allclose(np.concatenate(half["polygons"]), np.concatenate(result["polygons"]) / 2, atol=1e-4)
 
 
+def test_detect_only_outputs_post_process_as_the_full_outputs(model):
+    """``forward(..., detect_only=True)`` keeps every output post-processing reads, at the same values."""
+    x = torch.randn(2, 3, *SIZE, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        full, lean = model(x), model(x, detect_only=True)
+    assert set(lean.keys()) <= set(full.keys())
+    for name, value in lean.items():
+        for a, b in zip(torch.utils._pytree.tree_leaves(value), torch.utils._pytree.tree_leaves(full[name])):
+            assert torch.equal(a, b), name
+    for a, b in zip(lean.post_process(), full.post_process(), strict=True):
+        assert len(a["polygons"]) == len(b["polygons"]) and a["scores"] == b["scores"]
+    if model.config.model_type == "dbnet":  # its threshold branch is what detection need not run
+        assert lean.thr is None and full.thr is not None
+
+
 def test_pseudo_targets_of_confident_outputs_are_the_targets(model):
     spec = model.target_spec
     targets = _stack([model.build_targets(POLYGONS, [False, False], SIZE)])

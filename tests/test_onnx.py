@@ -42,8 +42,8 @@ def _assert_close(onnx_outputs, model, x) -> None:
     magnitude (at least 1), and within 2e-4 of torch's float32 outputs: torch's own float32 result is up to 1e-4
     from float64 for the deeper detectors (FCENet-R50), so float32 cannot promise more."""
     with torch.no_grad():
-        float32 = _fields(model(x))
-        exact = _fields(model.double()(x.double()))
+        float32 = _fields(model(x, detect_only=True))  # the graph holds what post-processing reads
+        exact = _fields(model.double()(x.double(), detect_only=True))
     model.float()
     for ours, theirs, truth in zip(_fields(onnx_outputs), float32, exact, strict=True):
         assert ours.shape == theirs.shape
@@ -113,7 +113,7 @@ def test_dcnv2_exports_as_deform_conv_checked_and_is_refused_where_it_would_be_w
     with torch.no_grad():
         for name, param in model.named_parameters():
             if "conv_offset" in name:
-                param.normal_(0, 0.05)
+                param.normal_(0, 0.5)  # (std 0.05 still agrees within the check on what post-processing reads)
     model.save_pretrained(tmp_path / "trained")
     assert convert_main(["to-onnx", str(tmp_path / "trained"), str(tmp_path / "trained.onnx")]) == 1
     error = capsys.readouterr().err

@@ -10,7 +10,9 @@ detector, and nothing else (``docs/design.md``, "The detector protocol"):
 - ``forward(pixel_values, labels=None)``: ``pixel_values`` is ``N x 3 x H x W``, normalised like MMOCR's
   preprocessor (RGB, ImageNet mean/std in 0..255 units), ``H`` and ``W`` multiples of 32. Returns a
   ``ModelOutput`` with the head's raw maps and, when ``labels`` (the ``build_targets`` maps stacked over the
-  batch) is given, ``loss`` and its named parts ``loss_*``.
+  batch) is given, ``loss`` and its named parts ``loss_*``. ``forward(pixel_values, detect_only=True)`` may leave
+  out what post-processing does not read (DBNet's threshold branch); detection and evaluation ask for it, the
+  teacher and the losses do not.
 - ``build_targets(polygons, ignore, size)``: one image; polygons ``K x 2`` arrays of ``(x, y)`` pixels at the
   training size ``size = (H, W)`` -> dict of numpy maps, each ``[C x] H/s x W/s`` as declared.
 - ``pseudo_targets(outputs, confidence=None)``: teacher outputs -> the same dict as stacked ``build_targets``

@@ -116,9 +116,16 @@ class DBNetForTextDetection(TextDetectionPreTrainedModel):
         self.post_init()
 
     def forward(self, pixel_values: torch.Tensor, labels: dict[str, torch.Tensor] | None = None,
-                return_dict: bool | None = None, **kwargs: Any) -> DBNetOutput | tuple:
-        """Runs DBNet. ``labels``: the ``build_targets`` maps stacked to ``N x H x W`` tensors."""
-        prob_logits, thr = self.det_head(self.neck(self.backbone(pixel_values)))
+                return_dict: bool | None = None, detect_only: bool = False, **kwargs: Any) -> DBNetOutput | tuple:
+        """Runs DBNet. ``labels``: the ``build_targets`` maps stacked to ``N x H x W`` tensors. ``detect_only``
+        (without labels): only what post-processing reads, ``prob_logits`` and ``prob``; the threshold branch is
+        not run (as MMOCR's predict mode), so ``thr`` and ``binary`` are ``None``."""
+        features = self.neck(self.backbone(pixel_values))
+        if detect_only and labels is None:
+            prob_logits = self.det_head.binarize(features).squeeze(1)
+            maps = DBNetOutput(prob_logits=prob_logits, prob=torch.sigmoid(prob_logits))
+            return maps if return_dict is not False else maps.to_tuple()
+        prob_logits, thr = self.det_head(features)
         prob = torch.sigmoid(prob_logits)
         binary = torch.reciprocal(1.0 + torch.exp(-self.config.k * (prob - thr)))
         maps = DBNetOutput(prob_logits=prob_logits, prob=prob, thr=thr, binary=binary)

@@ -149,8 +149,9 @@ class FCENetForTextDetection(TextDetectionPreTrainedModel):
         return target_spec(self.config.fourier_degree)
 
     def forward(self, pixel_values: torch.Tensor, labels: dict[str, torch.Tensor] | None = None,
-                return_dict: bool | None = None, **kwargs: Any) -> FCENetOutput | tuple:
-        """Runs FCENet. ``labels``: the ``build_targets`` maps stacked over the batch."""
+                return_dict: bool | None = None, detect_only: bool = False, **kwargs: Any) -> FCENetOutput | tuple:
+        """Runs FCENet. ``labels``: the ``build_targets`` maps stacked over the batch. ``detect_only`` changes
+        nothing: post-processing reads every output."""
         cls_res, reg_res = self.det_head(self.neck(self.backbone(pixel_values)))
         out = FCENetOutput(cls_res=cls_res, reg_res=reg_res)
         if labels is not None:

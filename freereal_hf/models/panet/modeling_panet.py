@@ -96,8 +96,9 @@ class PANetForTextDetection(TextDetectionPreTrainedModel):
         self.post_init()
 
     def forward(self, pixel_values: torch.Tensor, labels: dict[str, torch.Tensor] | None = None,
-                return_dict: bool | None = None, **kwargs: Any) -> PANetOutput | tuple:
-        """Runs PANet. ``labels``: the ``build_targets`` maps stacked over the batch."""
+                return_dict: bool | None = None, detect_only: bool = False, **kwargs: Any) -> PANetOutput | tuple:
+        """Runs PANet. ``labels``: the ``build_targets`` maps stacked over the batch. ``detect_only`` changes
+        nothing: post-processing reads every output."""
         logits = self.det_head(torch.cat(self.neck(self.backbone(pixel_values)), dim=1))
         out = PANetOutput(logits=logits)
         if labels is not None:

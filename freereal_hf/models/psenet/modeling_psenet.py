@@ -89,8 +89,9 @@ class PSENetForTextDetection(TextDetectionPreTrainedModel):
             confidence="max(p, 1 - p) of the text probability, upsampled to the input size")
 
     def forward(self, pixel_values: torch.Tensor, labels: dict[str, torch.Tensor] | None = None,
-                return_dict: bool | None = None, **kwargs: Any) -> PSENetOutput | tuple:
-        """Runs PSENet. ``labels``: the ``build_targets`` maps stacked over the batch."""
+                return_dict: bool | None = None, detect_only: bool = False, **kwargs: Any) -> PSENetOutput | tuple:
+        """Runs PSENet. ``labels``: the ``build_targets`` maps stacked over the batch. ``detect_only`` changes
+        nothing: post-processing reads every output."""
         logits = self.det_head(self.neck(self.backbone(pixel_values)))
         out = PSENetOutput(logits=logits)
         if labels is not None:
