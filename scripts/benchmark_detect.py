@@ -137,9 +137,8 @@ def main() -> None:
     if not args.skip_onnx:
         from freereal_hf.onnx_export import export_onnx
 
-        onnx = work / "dbnet.onnx"
-        if not onnx.exists():
-            export_onnx(load_model(str(model_dir)).eval(), onnx)
+        onnx = work / "dbnet.onnx"  # exported each run: the graph follows the code
+        export_onnx(load_model(str(model_dir)).eval(), onnx, overwrite=True)
         ours(warm, work / "out_warm", 1, ["--onnx", str(onnx)])
         seconds, found = ours(folder, work / "out_onnx", args.batch_size, ["--onnx", str(onnx)])
         rows.append(("freereal-detect --onnx (ONNX Runtime)", seconds, found))
