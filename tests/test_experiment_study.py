@@ -50,6 +50,9 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     (["--finetune-steps", "3"], "other settings (finetune_steps)"),
     (["--jobs", "0"], "--jobs must be at least 1"),
     (["--crop-size", "48"], "multiple of 32"),
+    (["--stage1-steps", "5"], "--stage1-steps must be in [0, --pretrain-steps]"),
+    (["--pseudo-confidence", "0.3"], "--pseudo-confidence must be in [0.5, 1)"),
+    (["--char-mode", "false"], "other settings (char_mode)"),  # a study.json from before the key: its default
 ])
 def test_the_study_refuses_what_it_cannot_reuse_or_run(tmp_path, args, message):
     out = tmp_path / "study"
