@@ -34,6 +34,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from mmocr_reference import MMOCR, tool_dir  # noqa: E402
 
+MARK = ".benchmark_detect"  # a work folder this benchmark made (it caches there and replaces its own outputs)
 SIZES = ((800, 1280), (1024, 1024), (1280, 960), (864, 1152))  # (height, width), about 1 MP each
 
 _MMOCR_FOLDER = r"""
@@ -103,7 +104,8 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=os.cpu_count())
     parser.add_argument("--model", help="a saved DBNet (default: one fine-tuned here on demo data, cached)")
     parser.add_argument("--train-steps", type=int, default=100)
-    parser.add_argument("--work-dir", default="outputs/bench_detect")
+    parser.add_argument("--work-dir", default="outputs/bench_detect", help="cache and outputs (a folder this "
+                        "benchmark made, or a new one)")
     parser.add_argument("--skip-onnx", action="store_true")
     args = parser.parse_args()
     if args.images < 1 or args.batch_size < 1 or args.threads < 1 or args.train_steps < 1:
@@ -111,6 +113,11 @@ def main() -> None:
     work = Path(args.work_dir)
     if work.exists() and not work.is_dir():
         parser.error(f"--work-dir {work} is a file")
+    if work.is_dir() and any(work.iterdir()) and not (work / MARK).exists():
+        parser.error(f"--work-dir {work} is not empty and was not written by this benchmark (it replaces folders "
+                     f"there); give another folder")
+    work.mkdir(parents=True, exist_ok=True)
+    (work / MARK).touch()
     torch.set_num_threads(args.threads)
     model_dir = Path(args.model) if args.model else trained_model(work, args.train_steps)
     folder = work / f"photos_{args.images}"

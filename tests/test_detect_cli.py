@@ -187,3 +187,19 @@ def test_detection_batches_group_consecutive_images_of_one_size():
     results = detect(Recorder(), images, TextDetectionImageProcessor(scale=None, long_side=96), batch_size=4)
     assert len(results) == 6
     assert [s[0] for s in shapes] == [2, 1, 1, 2] and shapes[1][2:] == (96, 64)
+
+
+@pytest.mark.parametrize("args,message", [(["--images", "0"], "must be at least 1"),
+                                          (["--threads", "-2"], "must be at least 1"),
+                                          ([], "was not written by this benchmark")])
+def test_detect_benchmark_refuses_bad_arguments_and_a_foreign_folder(tmp_path, args, message):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "notes.txt").write_text("the user's")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_detect.py"
+    done = subprocess.run([sys.executable, str(script), "--work-dir", str(tmp_path), *args], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 2 and message in done.stderr, done.stderr[-2000:]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["notes.txt"]  # nothing written, nothing replaced

@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--save", default="json,png", help=f"what to write, comma-separated from {','.join(OUTPUTS)} "
                         "(json,png)")
     parser.add_argument("--long-side", type=int, help="resize the long side to this (default: the model's test scale)")
-    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass, consecutive images of one "
+                        "size only (no image is padded to a neighbour's size) (4)")
     parser.add_argument("--score-threshold", type=float, help="minimum score of a detection (default: the config's)")
     parser.add_argument("--unclip-ratio", type=float, help="DBNet: how far text kernels are expanded (default: the "
                         "config's)")

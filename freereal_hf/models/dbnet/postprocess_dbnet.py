@@ -67,13 +67,15 @@ def dbnet_post_process(
         if len(pts) < 4:
             continue
         length = cv2.arcLength(pts, True)
-        distance = abs(cv2.contourArea(pts)) * unclip_ratio / length if length > 0 else 0.0
+        if length == 0:
+            continue  # nothing to grow
+        distance = abs(cv2.contourArea(pts)) * unclip_ratio / length
         if text_repr_type == "quad" and _too_thin(pts, distance, min_text_width):
             continue  # (before the score, which costs more: either test drops the contour)
         score = _mean_inside(score_map, pts)
         if score < min_text_score:
             continue
-        grown = offset_polygon(pts, distance) if length > 0 else []
+        grown = offset_polygon(pts, distance)
         if len(grown) == 0:
             continue
         if text_repr_type == "quad":
