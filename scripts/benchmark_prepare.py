@@ -4,16 +4,19 @@
 
 A release in SynthText's layout (``gt.mat`` with ``imnames``, ``wordBB``, ``charBB``, ``txt``, JPEG images in
 numbered folders) is generated from the synthtext demo domain (``--images`` of ``--size``; SynthText's own images
-are about 0.2 MP). Both runs write real parquet shards; their bytes are compared. Two projections for 16
-processes: linear (each process as fast as one of the two) and Amdahl's (the serial share the 1 -> 2 speed-up
-implies, such as the one parquet writer, stays serial).
+are about 0.2 MP). Both runs write real parquet shards, of ``--shard-mb`` each so that the 2,000 images make
+enough shards for two processes (each process writes whole shards); their bytes are compared. Three projections
+for 16 processes: linear (each process as fast as one of the two), Amdahl's (the serial share the 1 -> 2
+speed-up implies stays serial), and shards (SynthText in 500 MB shards at this benchmark's bytes per image,
+dealt to 16 processes whole, so the last round may leave processes idle; at the per-process rate of N=2).
 
-  python scripts/benchmark_prepare.py [--images 2000] [--size 384 512]
+  python scripts/benchmark_prepare.py [--images 2000] [--size 384 512] [--shard-mb 4]
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import shutil
 import tempfile
 import time
@@ -48,9 +51,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=2000)
     parser.add_argument("--size", type=int, nargs=2, default=[384, 512], metavar=("H", "W"))
+    parser.add_argument("--shard-mb", type=float, default=4.0, help="parquet shard size bound of the runs (4)")
     args = parser.parse_args()
-    if args.images < 1 or min(args.size) < 64:
-        parser.error("--images must be positive and --size at least 64")
+    if args.images < 1 or min(args.size) < 64 or args.shard_mb <= 0:
+        parser.error("--images and --shard-mb must be positive and --size at least 64")
     cv2.setNumThreads(1)
     with tempfile.TemporaryDirectory() as folder:
         root = Path(folder)
@@ -58,11 +62,15 @@ def main() -> None:
         write_release(root / "release", args.images, tuple(args.size))
         print(f"generated {args.images} images of {args.size[0]} x {args.size[1]} in SynthText's layout "
               f"({time.perf_counter() - start:.0f} s)")
+        release_bytes = sum(p.stat().st_size for p in (root / "release").rglob("*.jpg"))
         rates = {}
         for n in (1, 2):
             start = time.perf_counter()
-            prepare("synthtext", root / "release", root / f"out{n}", name="bench", progress=False, num_proc=n)
+            files, _ = prepare("synthtext", root / "release", root / f"out{n}", name="bench", progress=False,
+                               num_proc=n, max_shard_bytes=int(args.shard_mb * 1e6))
             rates[n] = args.images / (time.perf_counter() - start)
+        print(f"{len(files['train'])} shards of up to {args.shard_mb:g} MB ({release_bytes / args.images / 1e3:.1f} kB "
+              f"per image)")
         same = all((root / "out1" / p.relative_to(root / "out2")).read_bytes() == p.read_bytes()
                    for p in (root / "out2").rglob("*") if p.is_file())
         from datasets import load_dataset
@@ -77,13 +85,20 @@ def main() -> None:
             add_glyph_masks(dataset, num_proc=n if n > 1 else None)
             mask_rates[n] = args.images / (time.perf_counter() - start)
         shutil.rmtree(root / "release")
-    print(f"{'step':<26}{'N=1 img/s':>11}{'N=2 img/s':>11}{'N2/N1':>7}{'16 cores, linear':>18}{'16 cores, Amdahl':>18}")
+    # SynthText in 500 MB shards at this release's bytes per image, dealt to 16 processes a shard at a time
+    shards = math.ceil(SYNTHTEXT_IMAGES * release_bytes / args.images / 500e6)
+    rounds = math.ceil(shards / 16)
+    print(f"16 cores: SynthText at {release_bytes / args.images / 1e3:.1f} kB per image makes {shards} shards of "
+          f"500 MB, {rounds} rounds of 16")
+    print(f"{'step':<26}{'N=1 img/s':>11}{'N=2 img/s':>11}{'N2/N1':>7}{'linear':>12}{'Amdahl':>12}{'shards':>12}")
     for step, r in (("freereal-prepare", rates), ("glyph masks (datasets.map)", mask_rates)):
         linear = SYNTHTEXT_IMAGES / (r[2] / 2 * 16) / 60
         # the serial share s that the 1 -> 2 speed-up implies (1 / (s + (1 - s) / 2)), carried to 16 processes
         serial = min(1.0, max(0.0, 2 * r[1] / r[2] - 1))
         amdahl = SYNTHTEXT_IMAGES / (r[1] / (serial + (1 - serial) / 16)) / 60
-        print(f"{step:<26}{r[1]:>11.1f}{r[2]:>11.1f}{r[2] / r[1]:>7.2f}{linear:>14.1f} min{amdahl:>14.1f} min")
+        by_shard = f"{rounds * SYNTHTEXT_IMAGES / shards / (r[2] / 2) / 60:>8.1f} min" if step.startswith("free") else ""
+        print(f"{step:<26}{r[1]:>11.1f}{r[2]:>11.1f}{r[2] / r[1]:>7.2f}{linear:>8.1f} min{amdahl:>8.1f} min"
+              f"{by_shard:>12}")
     print(f"N=1 and N=2 shards byte-identical: {same}")
 
 

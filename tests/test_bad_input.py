@@ -263,6 +263,47 @@ def test_prepare_never_destroys_the_release_or_a_foreign_folder(tmp_path, capsys
     assert "is a file" in _error(capsys)
 
 
+def test_prepare_shards_are_planned_from_file_sizes_and_written_in_row_groups(tmp_path):
+    """Shards are cut from the files' sizes before anything is read (so any process writes the same shard), a
+    shard whose every record is skipped is dropped and the rest renumbered, and each file is written in row
+    groups of ROW_GROUP records (what a worker holds at a time), in 1 and 3 processes alike."""
+    import pyarrow.parquet as pq
+
+    from freereal_hf.data.formats import get_format
+    from freereal_hf.data.prepare import ROW_GROUP, plan_shards, write_shards
+    from freereal_hf.data.records import Report
+
+    src = tmp_path / "release"
+    write_release(src, ROW_GROUP + 6)
+    entries = get_format("icdar2015").entries(src)
+    size = (src / "train" / "img_0.jpg").stat().st_size
+    shards = plan_shards(entries, max_bytes=int(size * 2.5))  # a shard closes on the entry that reaches the bound
+    sizes = [sum(Path(e.image).stat().st_size for e in shard) for shard in shards]
+    assert sum(len(s) for s in shards) == len(entries) and [e for s in shards for e in s] == entries
+    assert all(s >= size * 2.5 for s in sizes[:-1]) and all(s - size < size * 2.5 for s in sizes)
+    # every record of shard 1 unreadable: that shard is dropped and named around
+    for entry in shards[1]:
+        Path(entry.image).write_bytes(b"not an image")
+    results = {}
+    for n in (1, 3):
+        (tmp_path / f"o{n}").mkdir()
+        report = Report()
+        files = write_shards("icdar2015", shards, tmp_path / f"o{n}", "train", report, num_proc=n)
+        results[n] = [(p.name, count, p.read_bytes()) for p, count in files], report.counts
+    assert results[1] == results[3]
+    names = [name for name, _, _ in results[1][0]]
+    assert len(names) == len(shards) - 1 and names[-1] == f"train-{len(names) - 1:05d}-of-{len(names):05d}.parquet"
+    assert results[1][1]["records skipped"] == len(shards[1])
+    assert sum(count for _, count, _ in results[1][0]) == len(entries) - len(shards[1])
+    good = [e for e in entries if e not in shards[1]]
+    assert len(good) > ROW_GROUP
+    (tmp_path / "one").mkdir()
+    [(path, count)] = write_shards("icdar2015", [good], tmp_path / "one", "train", Report())
+    meta = pq.ParquetFile(path).metadata
+    assert count == meta.num_rows == len(good) and meta.num_row_groups == 2
+    assert meta.row_group(0).num_rows == ROW_GROUP
+
+
 def test_a_failing_re_prepare_keeps_the_previous_dataset(tmp_path, monkeypatch, capsys):
     from datasets import load_dataset
 
@@ -277,10 +318,9 @@ def test_a_failing_re_prepare_keeps_the_previous_dataset(tmp_path, monkeypatch, 
     before = {p.name: p.read_bytes() for p in (out / "data").iterdir()}
 
     def explode(*args, **kwargs):
-        yield from ()
         raise RuntimeError("malformed row")
 
-    monkeypatch.setattr(prepare_module, "iter_records", explode)
+    monkeypatch.setattr(prepare_module, "_write_shard", explode)
     with pytest.raises(RuntimeError):
         prepare_main(["icdar2015", str(release), "--out", str(out)])
     assert {p.name: p.read_bytes() for p in (out / "data").iterdir()} == before

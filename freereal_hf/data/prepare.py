@@ -11,9 +11,9 @@ shard per image, so ``split_dataset_by_node`` (or DataLoader workers) share them
 
 from __future__ import annotations
 
-import functools
 import logging
 import multiprocessing
+import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -45,33 +45,15 @@ def _read_one(format_name: str, entry: Entry) -> tuple[dict[str, Any] | None, Re
 
 
 def iter_records(format_name: str, entries: Sequence[Entry], report: Report | None = None,
-                 progress: bool = False, num_proc: int = 1) -> Iterator[dict[str, Any]]:
+                 progress: bool = False) -> Iterator[dict[str, Any]]:
     """Checked records of ``entries`` (see ``formats.Format.entries``), in their order; bad ones are warned
-    about, counted in ``report`` and skipped.
-
-    ``num_proc > 1`` reads and checks them in that many processes (forked where the platform allows, so that a
-    shared annotation file such as SynthText's ``gt.mat``, read once for the entries, is not read again), in
-    order: the records, and so the shards written from them, are the same for any ``num_proc``.
-    """
+    about, counted in ``report`` and skipped."""
     report = report if report is not None else Report()
-    bar = tqdm(total=len(entries), desc=f"reading {format_name}", unit="img", disable=not progress)
-    if num_proc <= 1:
-        results: Iterator[tuple[dict[str, Any] | None, Report]] = (_read_one(format_name, e) for e in entries)
-        pool = None
-    else:
-        method = "fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn"
-        pool = multiprocessing.get_context(method).Pool(num_proc)
-        results = pool.imap(functools.partial(_read_one, format_name), entries, chunksize=8)
-    try:
-        for record, part in results:
-            report.merge(part)
-            bar.update(1)
-            if record is not None:
-                yield record
-    finally:
-        bar.close()
-        if pool is not None:
-            pool.terminate()
+    for entry in tqdm(entries, desc=f"reading {format_name}", unit="img", disable=not progress):
+        record, part = _read_one(format_name, entry)
+        report.merge(part)
+        if record is not None:
+            yield record
 
 
 def _generate(format_name: str, entries: list[Entry]) -> Iterator[dict[str, Any]]:
@@ -91,48 +73,118 @@ def streaming_dataset(format_name: str, src: str | Path, split: str | None = "tr
                                           gen_kwargs={"format_name": format_name, "entries": entries})
 
 
-class _ShardWriter:
-    """Writes records of one split to parquet files of at most ``max_bytes`` each (row groups of 64)."""
+ROW_GROUP = 64  # records per parquet row group: what one process holds in memory at a time
 
-    def __init__(self, folder: Path, split: str, max_bytes: int) -> None:
-        self.folder, self.split, self.max_bytes = folder, split, max_bytes
-        self.paths: list[Path] = []
-        self.rows: list[dict] = []
-        self.writer: pq.ParquetWriter | None = None
-        self.bytes = 0
-        self.count = 0
-        self.schema = FEATURES.arrow_schema
 
-    def add(self, record: dict[str, Any]) -> None:
-        self.rows.append(FEATURES.encode_example(record))
-        self.bytes += len(record["image"]["bytes"])
-        self.count += 1
-        if len(self.rows) >= 64:
-            self._flush()
+def plan_shards(entries: Sequence[Entry], max_bytes: int) -> list[list[Entry]]:
+    """``entries`` cut into consecutive shards of about ``max_bytes`` of image files each (a shard ends with the
+    entry that brings it to ``max_bytes``), planned from the files' sizes on disk before anything is read.
 
-    def _flush(self) -> None:
-        if not self.rows:
-            return
-        if self.writer is None:
-            path = self.folder / f"{self.split}-{len(self.paths):05d}.tmp"
-            self.paths.append(path)
-            self.writer = pq.ParquetWriter(path, self.schema)
-        self.writer.write_table(pa.Table.from_pylist(self.rows, schema=self.schema))
-        self.rows = []
-        if self.bytes >= self.max_bytes:
-            self.writer.close()
-            self.writer, self.bytes = None, 0
+    The plan depends on the release alone, so a shard's content, and so its bytes, are the same whichever
+    process writes it. A file that cannot be stat'ed counts 0 bytes (it is skipped, with its name, when read).
+    """
+    shards: list[list[Entry]] = [[]]
+    total = 0
+    for entry in entries:
+        try:
+            total += os.stat(entry.image).st_size
+        except OSError:
+            pass
+        shards[-1].append(entry)
+        if total >= max_bytes:
+            shards.append([])
+            total = 0
+    return [s for s in shards if s]
 
-    def close(self) -> list[Path]:
-        self._flush()
-        if self.writer is not None:
-            self.writer.close()
-        final = []
-        for i, path in enumerate(self.paths):
-            target = path.with_name(f"{self.split}-{i:05d}-of-{len(self.paths):05d}.parquet")
-            path.rename(target)
-            final.append(target)
-        return final
+
+_tick: Any = None  # called once per entry read: the progress bar, or a counter shared with the parent
+
+
+def _count_in(counter: Any) -> None:
+    """Pool initializer: entries read in this worker are added to the shared ``counter``."""
+    global _tick
+
+    def tick() -> None:
+        with counter.get_lock():
+            counter.value += 1
+
+    _tick = tick
+
+
+def _write_shard(format_name: str, entries: Sequence[Entry], path: Path) -> tuple[int, Report]:
+    """Reads and checks ``entries`` and writes the good records to the parquet file ``path`` in row groups of
+    ``ROW_GROUP``; writes no file when every record is skipped. Returns (records written, report)."""
+    report, rows, count = Report(), [], 0
+    schema = FEATURES.arrow_schema
+    writer: pq.ParquetWriter | None = None
+    try:
+        for i, entry in enumerate(entries):
+            record, part = _read_one(format_name, entry)
+            report.merge(part)
+            if record is not None:
+                rows.append(FEATURES.encode_example(record))
+            if len(rows) == ROW_GROUP or (i == len(entries) - 1 and rows):
+                writer = writer or pq.ParquetWriter(path, schema)
+                writer.write_table(pa.Table.from_pylist(rows, schema=schema))
+                count, rows = count + len(rows), []
+            if _tick is not None:
+                _tick()
+    finally:
+        if writer is not None:
+            writer.close()
+    return count, report
+
+
+def _write_shard_task(task: tuple[str, Sequence[Entry], Path]) -> tuple[int, Report]:
+    return _write_shard(*task)
+
+
+def write_shards(format_name: str, shards: Sequence[Sequence[Entry]], folder: Path, split: str,
+                 report: Report, num_proc: int = 1, progress: bool = False) -> list[tuple[Path, int]]:
+    """Writes each shard of ``shards`` (see :func:`plan_shards`) as one parquet file of ``split`` in ``folder``,
+    ``num_proc`` shards at a time in worker processes (forked where the platform allows, so that a shared
+    annotation file such as SynthText's ``gt.mat``, read once for the entries, is not read again). Shards
+    whose records are all skipped are dropped; the rest are named ``<split>-NNNNN-of-NNNNN.parquet`` in order.
+
+    Each shard is written by one process, reading, checking and encoding its records itself, so the files
+    are byte-identical for any ``num_proc``; the parent merges the workers' reports in shard order. A worker
+    holds one row group of records at a time. Returns each file written with its number of records.
+    """
+    global _tick
+    tasks = [(format_name, shard, folder / f"{split}-{i:05d}.tmp") for i, shard in enumerate(shards)]
+    bar = tqdm(total=sum(len(s) for s in shards), desc=f"{split}: {len(shards)} shard(s)", unit="img",
+               disable=not progress)
+    counts: list[int] = []
+    pool = None
+    try:
+        if num_proc <= 1 or len(tasks) <= 1:
+            _tick = lambda: bar.update(1)  # noqa: E731
+            for task in tasks:
+                count, part = _write_shard_task(task)
+                counts.append(count)
+                report.merge(part)
+        else:
+            ctx = multiprocessing.get_context("fork" if "fork" in multiprocessing.get_all_start_methods() else "spawn")
+            counter = ctx.Value("q", 0)
+            pool = ctx.Pool(min(num_proc, len(tasks)), initializer=_count_in, initargs=(counter,))
+            results = pool.imap(_write_shard_task, tasks)
+            while len(counts) < len(tasks):
+                try:
+                    count, part = results.next(timeout=0.5)
+                except multiprocessing.TimeoutError:
+                    continue
+                finally:
+                    bar.update(counter.value - bar.n)
+                counts.append(count)
+                report.merge(part)
+    finally:
+        _tick = None
+        bar.close()
+        if pool is not None:
+            pool.terminate()
+    written = [(path, count) for (_, _, path), count in zip(tasks, counts) if count]
+    return [(path.rename(path.with_name(f"{split}-{i:05d}-of-{len(written):05d}.parquet")), count)
+            for i, (path, count) in enumerate(written)]
 
 
 PREPARED_MARK = "freereal-prepare"  # every card prepare writes says "converted ... with `freereal-prepare FMT`"
@@ -169,8 +221,10 @@ def prepare(format_name: str, src: str | Path, out: str | Path, *, name: str | N
     Everything is written into a staging folder beside ``out`` and swapped in (``data/`` and ``README.md``) only
     when complete: a run that fails halfway leaves a previous output as it was. ``out`` may not hold or lie
     inside ``src``, and a non-empty ``out`` that ``prepare`` did not write is refused unless ``overwrite``.
-    ``split`` forces every image into one split (default: from folder names, see ``formats``). ``num_proc``
-    processes read and check the records; the output is byte-identical for any number.
+    ``split`` forces every image into one split (default: from folder names, see ``formats``). Each split is
+    cut into shards of about ``max_shard_bytes`` of image files (:func:`plan_shards`), and ``num_proc``
+    processes write them, a shard each at a time (:func:`write_shards`): the output is byte-identical for any
+    number, and the work scales with the processes while there are more shards than processes.
     Returns the parquet files per split and the report of what was read, repaired and skipped.
     """
     out = Path(out)
@@ -188,11 +242,10 @@ def prepare(format_name: str, src: str | Path, out: str | Path, *, name: str | N
             by_split.setdefault(split or e.split, []).append(e)
         counts, names = {}, {}
         for split_name, split_entries in sorted(by_split.items()):
-            writer = _ShardWriter(staging / "data", split_name, max_shard_bytes)
-            for record in iter_records(format_name, split_entries, report, progress=progress, num_proc=num_proc):
-                writer.add(record)
-            names[split_name] = [p.name for p in writer.close()]
-            counts[split_name] = writer.count
+            files = write_shards(format_name, plan_shards(split_entries, max_shard_bytes), staging / "data",
+                                 split_name, report, num_proc=num_proc, progress=progress)
+            names[split_name] = [p.name for p, _ in files]
+            counts[split_name] = sum(n for _, n in files)
         names = {k: v for k, v in names.items() if v}
         sizes = {k: sum((staging / "data" / n).stat().st_size for n in v) for k, v in names.items()}
         _card(name or out.name, format_name, {k: counts[k] for k in names}, report, sizes).save(staging / "README.md")
@@ -221,4 +274,5 @@ def _card(name: str, format_name: str, splits: dict[str, int], report: Report, s
                         features_yaml=FEATURES._to_yaml_list(), report=report.summary())
 
 
-__all__ = ["prepare", "check_output_folder", "is_prepared_folder", "streaming_dataset", "iter_records"]
+__all__ = ["prepare", "check_output_folder", "is_prepared_folder", "streaming_dataset", "iter_records", "plan_shards",
+           "write_shards"]
