@@ -17,12 +17,15 @@ labeled real-like images fine-tuning gets (the budgets of one seed are nested: i
 its 32). Within a seed every start fine-tunes on the same images, so the difference between two starts is
 paired. What does not: the synthetic set, the unlabeled real-like set, the held-out set (four disjoint demo
 sets). The real-like set of pre-training carries labels, so every FreeReal run also measures its teacher's
-pseudo-labels against them (they reach no loss): ``teacher_eval.jsonl`` in each pre-training folder.
+pseudo-labels against them (they reach no loss): ``teacher_eval.jsonl`` in each pre-training folder. Every
+pre-trained model is also evaluated zero-shot on the held-out set, before fine-tuning (the tables' zero-shot
+column), which tells whether pre-training already transfers to the real-like domain.
 
 Writes to ``--output-dir``: ``results.md`` (the tables), ``results.json`` (every run), ``study.png`` (h-mean
 against labeled images, one line per start, mean and standard deviation over seeds). Every run keeps its own
 folder; runs already finished (a ``result.json``) are reused, so an interrupted study continues where it
-stopped, and adding seeds or budgets runs only the new cells. ``--jobs`` runs that many at once (one thread each).
+stopped, and adding seeds or budgets runs only the new cells (a pre-training finished before the zero-shot
+column existed is only evaluated, not run again). ``--jobs`` runs that many at once (one thread each).
 
 The default grid (5 seeds x 5 starts x budgets 8 and 32; 20 pre-trainings of 150 steps, 50 fine-tunings of
 150 steps, all on 128 x 128 demo images with 128 x 128 crops) takes about an hour on 2 CPU cores with
@@ -68,8 +71,24 @@ class Run:
             f"finetune/{self.start}/n{self.budget}/seed{self.seed}"
 
 
+def zero_shot(final_dir: str, settings: dict[str, Any]) -> float:
+    """H-mean of a pre-trained model on the held-out real-like images before any fine-tuning, evaluated as
+    fine-tuning evaluates (same images, size and processor)."""
+    from freereal_hf.image_processing import TextDetectionImageProcessor
+    from freereal_hf.training.common import load_model, load_text_dataset
+    from freereal_hf.training.evaluation import evaluate_detector
+
+    size = settings["image_size"]
+    model = load_model(final_dir).eval()
+    held_out = load_text_dataset(f"demo:real-like:{settings['eval_images']}:9", "train", image_size=size)
+    return evaluate_detector(model, held_out, TextDetectionImageProcessor.for_config(model.config, size)).metrics["hmean"]
+
+
 def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
-    """Runs one pre-training or fine-tuning in this (fresh) process, one thread, its output in its log file."""
+    """Runs one pre-training or fine-tuning in this (fresh) process, one thread, its output in its log file.
+
+    A pre-training also measures its zero-shot h-mean on the held-out set; a pre-training finished by an
+    earlier version of this script (a ``result.json`` without it) is not run again, only measured."""
     run, settings, root = job
     import torch
 
@@ -77,6 +96,15 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
     from freereal_hf.training import FinetuneArguments, PretrainArguments, finetune, pretrain
 
     out = Path(root) / run.folder
+    finished = out / "result.json"
+    if run.kind == "pretrain" and finished.exists():
+        record = json.loads(finished.read_text())
+        with open(out / "log.txt", "a") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            record["zero_shot"] = zero_shot(record["final_dir"], settings)
+        finished.write_text(json.dumps(record))
+        return run, record
     redo = out.exists()  # an interrupted run of this study: started again
     out.mkdir(parents=True, exist_ok=True)
     size = settings["image_size"]
@@ -95,7 +123,8 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
                 crop_size=settings["crop_size"], ema_momentum=settings["ema_momentum"], report_to="none",
                 save_steps=0, num_workers=0, overwrite_output_dir=redo, eval_steps=max(1, settings["pretrain_steps"] // 5),
                 **overrides))
-            record = {"final_dir": result["final_dir"], "teacher": result["teacher_metrics"]}
+            record = {"final_dir": result["final_dir"], "teacher": result["teacher_metrics"],
+                      "zero_shot": zero_shot(result["final_dir"], settings)}
         else:
             model = settings["model"] if run.start == "none" else str(Path(root) / Run("pretrain", run.start, run.seed).folder / "final")
             result = finetune(FinetuneArguments(
@@ -106,7 +135,7 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
                 report_to="none", seed=run.seed, num_workers=0, overwrite_output_dir=redo,
                 batch_size=min(4, run.budget)))
             record = {"metrics": result["metrics"]}
-    (out / "result.json").write_text(json.dumps(record))
+    finished.write_text(json.dumps(record))
     return run, record
 
 
@@ -145,22 +174,28 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
              f"{settings['synthetic_images']} synthetic + "
              f"{settings['real_images']} unlabeled real-like images; fine-tuning {settings['finetune_steps']} steps; "
              f"h-mean on {settings['eval_images']} held-out real-like images", "",
-             "h-mean, mean +- standard deviation over seeds:", "",
-             "| start | " + " | ".join(f"{b} labeled" for b in budgets) + " |",
-             "|---|" + "---:|" * len(budgets)]
+             "h-mean, mean +- standard deviation over seeds; zero-shot: the pre-trained model before fine-tuning:",
+             "", "| start | zero-shot | " + " | ".join(f"{b} labeled" for b in budgets) + " |",
+             "|---|---:|" + "---:|" * len(budgets)]
     for s in starts:
-        cells = [f"{m:.3f} +- {sd:.3f}" for m, sd in (summarise(hmean[(s, b)]) for b in budgets)]
+        zero = "-" if STARTS[s][1] is None else "{:.3f} +- {:.3f}".format(
+            *summarise([records[Run("pretrain", s, seed)]["zero_shot"] for seed in seeds]))
+        cells = [zero] + [f"{m:.3f} +- {sd:.3f}" for m, sd in (summarise(hmean[(s, b)]) for b in budgets)]
         lines.append(f"| {STARTS[s][0]} | " + " | ".join(cells) + " |")
     base = "synthetic" if "synthetic" in starts else None
     if base and len(seeds) > 1:
         lines += ["", "Paired difference in h-mean against synthetic only (same seed, same fine-tuning images), "
-                      "mean [95 % interval]:", "", "| start | " + " | ".join(f"{b} labeled" for b in budgets) + " |",
-                  "|---|" + "---:|" * len(budgets)]
+                      "mean [95 % interval]:", "",
+                  "| start | zero-shot | " + " | ".join(f"{b} labeled" for b in budgets) + " |",
+                  "|---|---:|" + "---:|" * len(budgets)]
+        zero = {s: [records[Run("pretrain", s, seed)]["zero_shot"] for seed in seeds]
+                for s in starts if STARTS[s][1] is not None}
         for s in starts:
             if s != base:
-                cells = [f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi in
-                         (paired(hmean[(s, b)], hmean[(base, b)]) for b in budgets)]
-                lines.append(f"| {STARTS[s][0]} | " + " | ".join(cells) + " |")
+                pairs = [(zero[s], zero[base])] if s in zero else []
+                pairs += [(hmean[(s, b)], hmean[(base, b)]) for b in budgets]
+                cells = [f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi in (paired(a, b) for a, b in pairs)]
+                lines.append(f"| {STARTS[s][0]} | " + ("" if s in zero else "- | ") + " | ".join(cells) + " |")
     teachers = [s for s in starts if STARTS[s][1] is not None and "stage1_steps" not in STARTS[s][1]]
     if teachers:
         lines += ["", "The teacher's pseudo-labels on the unlabeled real-like images, against their labels (never "
@@ -269,12 +304,14 @@ def main(argv: list[str] | None = None) -> int:
         todo = []
         for run in phase:
             done = root / run.folder / "result.json"
-            if done.exists():
-                records[run] = json.loads(done.read_text())
+            record = json.loads(done.read_text()) if done.exists() else None
+            if record is not None and (run.kind != "pretrain" or "zero_shot" in record):
+                records[run] = record
             else:
-                todo.append(run)
-        print(f"{len(phase) - len(todo)} {phase[0].kind if phase else ''} runs reused, {len(todo)} to run "
-              f"(logs in {root}/*/.../log.txt)", flush=True)
+                todo.append(run)  # not run yet, or a pre-training still to measure zero-shot (run_one)
+        measure = sum((root / run.folder / "result.json").exists() for run in todo)
+        print(f"{len(phase) - len(todo)} {phase[0].kind if phase else ''} runs reused, {len(todo) - measure} to run"
+              + (f", {measure} to measure zero-shot" if measure else "") + f" (logs in {root}/*/.../log.txt)", flush=True)
         # a fresh process per run (spawn): no state crosses runs, and a crash names its run
         with multiprocessing.get_context("spawn").Pool(args.jobs, maxtasksperchild=1) as pool:
             jobs = [(run, settings, str(root)) for run in todo]

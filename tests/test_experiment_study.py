@@ -34,15 +34,32 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     assert f"| FreeReal | {mean:.3f} +- " in table  # the mean over seeds, from the runs themselves
     diff = (hmeans[("freereal", 0)] - hmeans[("synthetic", 0)] + hmeans[("freereal", 1)] - hmeans[("synthetic", 1)]) / 2
     assert f"| FreeReal | {diff:+.3f} [" in table.split("Paired difference")[1]
+    zero = {r["start"]: [] for r in runs}
+    for r in sorted(runs, key=lambda r: r["seed"]):
+        if r["kind"] == "pretrain":
+            zero[r["start"]].append(r["zero_shot"])
+    for start, label in (("synthetic", "synthetic only"), ("freereal", "FreeReal")):
+        assert all(0 <= v <= 1 for v in zero[start])
+        assert f"| {label} | {sum(zero[start]) / 2:.3f} +- " in table  # zero-shot, from the pre-trained models
+    zero_diff = (zero["freereal"][0] - zero["synthetic"][0] + zero["freereal"][1] - zero["synthetic"][1]) / 2
+    assert f"| FreeReal | {zero_diff:+.3f} [" in table.split("Paired difference")[1]
     assert "teacher's pseudo-labels" in table  # FreeReal measured its teacher against the real labels
     for seed in (0, 1):
         curve = (out / "pretrain" / "freereal" / f"seed{seed}" / "teacher_eval.jsonl").read_text().splitlines()
         assert json.loads(curve[-1])["step"] == 3
     assert (out / "study.png").stat().st_size > 1000
 
+    # a pre-training finished before the zero-shot column existed: measured again, not trained again
+    old = out / "pretrain" / "freereal" / "seed1"
+    record = json.loads((old / "result.json").read_text())
+    weights = (old / "final" / "model.safetensors").read_bytes()
+    (old / "result.json").write_text(json.dumps({k: v for k, v in record.items() if k != "zero_shot"}))
     again = _study(*TINY, "--seeds", "0", "1", "2", "--output-dir", str(out))  # one more seed: only its runs
     assert again.returncode == 0, again.stderr[-3000:]
-    assert "4 pretrain runs reused, 2 to run" in again.stdout and "4 finetune runs reused, 2 to run" in again.stdout
+    assert "3 pretrain runs reused, 2 to run, 1 to measure zero-shot" in again.stdout
+    assert "4 finetune runs reused, 2 to run" in again.stdout
+    assert (old / "final" / "model.safetensors").read_bytes() == weights
+    assert json.loads((old / "result.json").read_text())["zero_shot"] == record["zero_shot"]
     assert len(json.loads((out / "results.json").read_text())) == 12
 
 
