@@ -8,7 +8,9 @@ decodes, resizes and normalises, runs the forward pass, post-processes and write
 image; the wall time of the whole folder gives images/s. MMOCR runs in its own venv (shared/tools/mmocr-reference,
 built on first use); its timing starts after the inferencer is built and warmed up on one image, ours includes
 loading the model (so the ratio is, if anything, low for us). Also timed: ``freereal-detect --onnx`` (ONNX
-Runtime, the graph written by ``freereal-convert to-onnx``).
+Runtime, the graph written by ``freereal-convert to-onnx``). The convolutions' multiply-accumulates over the
+folder are counted once (hooks on one forward per input size), and each side's rate over its whole run is
+printed: the work is the same on every side, so this says how near each comes to the CPU's arithmetic peak.
 
 The weights: ``--model DIR`` (a saved detector), or, by default, DBNet-R18 fine-tuned for ``--train-steps`` on
 demo real-like images (cached in ``--work-dir``), so that post-processing sees real detections rather than the
@@ -97,6 +99,39 @@ def ours(folder: Path, out: Path, batch: int, source: list[str]) -> tuple[float,
     return seconds, found
 
 
+def forward_macs(model_dir: Path, folder: Path) -> float:
+    """Multiply-accumulates of the convolutions (transposed included) that one ``detect_only`` forward pass of
+    the model makes over every image of ``folder``, each at the size the image processor gives it: the work any
+    implementation must do, so MACs per second show how close a side comes to the CPU's arithmetic peak."""
+    from freereal_hf.image_processing import TextDetectionImageProcessor
+    from freereal_hf.training.common import load_model
+
+    model = load_model(str(model_dir)).eval()
+    processor = TextDetectionImageProcessor.for_config(model.config)
+    total = [0]
+
+    def count(module: torch.nn.Module, _inputs: tuple, output: torch.Tensor) -> None:
+        if isinstance(module, torch.nn.ConvTranspose2d):  # every input pixel meets every kernel tap
+            total[0] += _inputs[0].numel() * module.out_channels // module.groups * module.weight[0, 0].numel()
+        else:
+            total[0] += output.numel() * module.weight[0].numel()
+
+    hooks = [m.register_forward_hook(count) for m in model.modules() if isinstance(m, torch.nn.modules.conv._ConvNd)]
+    per_size: dict[tuple[int, ...], int] = {}
+    macs = 0
+    for path in sorted(folder.iterdir()):
+        shape = tuple(processor(cv2.imread(str(path))[..., ::-1].copy(), return_tensors="pt")["pixel_values"].shape)
+        if shape not in per_size:
+            total[0] = 0
+            with torch.no_grad():
+                model(torch.zeros(shape), detect_only=True)
+            per_size[shape] = total[0]
+        macs += per_size[shape]
+    for hook in hooks:
+        hook.remove()
+    return macs
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--images", type=int, default=64)
@@ -151,10 +186,14 @@ def main() -> None:
         rows.append(("freereal-detect --onnx (ONNX Runtime)", seconds, found))
 
     reference = rows[0][1]
-    print(f"\n{args.images} JPEG images of about 1 MP, batch {args.batch_size}, {args.threads} threads, dbnet_r18\n")
-    print("| | seconds | images/s | detections | speed-up |\n|---|---:|---:|---:|---:|")
+    macs = forward_macs(model_dir, folder)
+    print(f"\n{args.images} JPEG images of about 1 MP, batch {args.batch_size}, {args.threads} threads, dbnet_r18; "
+          f"the forward passes make {macs / 1e9:.0f} G multiply-accumulates in convolutions "
+          f"({macs / args.images / 1e9:.1f} G per image)\n")
+    print("| | seconds | images/s | detections | speed-up | conv GMAC/s over the whole run |\n|---|---:|---:|---:|---:|---:|")
     for name, seconds, count in rows:
-        print(f"| {name} | {seconds:.1f} | {args.images / seconds:.2f} | {count} | {reference / seconds:.2f}x |")
+        print(f"| {name} | {seconds:.1f} | {args.images / seconds:.2f} | {count} | {reference / seconds:.2f}x | "
+              f"{macs / seconds / 1e9:.1f} |")
     for name, _, count in rows[1:]:
         if abs(count - rows[0][2]) > 0.02 * max(rows[0][2], 1):
             sys.exit(f"{name} found {count} text regions, MMOCR {rows[0][2]}: not the same work")

@@ -63,6 +63,8 @@ def dbnet_post_process(
     scale = np.asarray(scale_factor, np.float32)
     polygons, scores = [], []
     for contour in contours[:max_candidates + 1]:
+        if len(contour) < 4:
+            continue  # its approximation cannot have 4 points (single-pixel noise, mostly)
         pts = cv2.approxPolyDP(contour, epsilon_ratio * cv2.arcLength(contour, True), True).reshape(-1, 2)
         if len(pts) < 4:
             continue

@@ -25,6 +25,7 @@ rightmost point). A polygon whose outline is too short to resample (degenerate) 
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import cv2
@@ -40,10 +41,6 @@ def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.arccos(np.clip(np.sum(ua * ub, axis=-1), -1.0, 1.0))
 
 
-def _slope(v: np.ndarray) -> float:
-    return abs(v[1] / (v[0] + EPS))
-
-
 def head_tail(points: np.ndarray, orientation_thr: float = 2.0) -> tuple[list[int], list[int]]:
     """Indices of the two vertices of the head edge and of the tail edge of a text polygon (``K x 2``, K >= 4).
 
@@ -53,23 +50,32 @@ def head_tail(points: np.ndarray, orientation_thr: float = 2.0) -> tuple[list[in
     vertex order (TextSnake's rule as MMOCR implements it).
     """
     n = len(points)
-    if n == 4:
-        if _slope(points[1] - points[0]) + _slope(points[3] - points[2]) < \
-                _slope(points[2] - points[1]) + _slope(points[0] - points[3]):
+    if n == 4:  # on Python floats: the same IEEE double arithmetic, without numpy's per-call cost
+        p = [(float(x), float(y)) for x, y in points]
+
+        def slope(a: int, b: int) -> float:
+            return abs((p[b][1] - p[a][1]) / ((p[b][0] - p[a][0]) + EPS))
+
+        def dist(a: int, b: int) -> float:
+            dx, dy = p[a][0] - p[b][0], p[a][1] - p[b][1]
+            return math.sqrt(dx * dx + dy * dy)
+
+        if slope(0, 1) + slope(2, 3) < slope(1, 2) + slope(3, 0):
             horizontal, vertical = [[0, 1], [2, 3]], [[3, 0], [1, 2]]
         else:
             horizontal, vertical = [[3, 0], [1, 2]], [[0, 1], [2, 3]]
-        v_len = sum(np.linalg.norm(points[a] - points[b]) for a, b in vertical)
-        h_len = sum(np.linalg.norm(points[a] - points[b]) for a, b in horizontal)
+        v_len = sum(dist(a, b) for a, b in vertical)
+        h_len = sum(dist(a, b) for a, b in horizontal)
         return (list(horizontal[0]), list(horizontal[1])) if v_len > h_len * orientation_thr \
             else (list(vertical[0]), list(vertical[1]))
-    edges = np.roll(points, -1, axis=0) - points
-    prev, nxt = np.roll(edges, 1, axis=0), np.roll(edges, -1, axis=0)
+    following = np.arange(1, n + 1) % n  # index i -> i + 1 (np.roll by -1, without its per-call cost)
+    edges = points[following] - points
+    prev, nxt = edges[np.arange(-1, n - 1)], edges[following]
     theta_sum = _angle(edges, prev) + _angle(edges, nxt)
     adjacent = _angle(prev, nxt)
     centre = points.mean(axis=0)
-    dist = np.maximum(np.linalg.norm(np.roll(points, -1, axis=0) - centre, axis=-1),
-                      np.linalg.norm(points - centre, axis=-1))
+    to_centre = np.linalg.norm(points - centre, axis=-1)
+    dist = np.maximum(to_centre[following], to_centre)
     score = 0.5 * (theta_sum / np.pi) + 0.15 * (adjacent / np.pi) + 0.35 * (dist / (dist.max() + EPS))
     position = np.zeros(n)
     if n % 2 == 0:
@@ -80,7 +86,7 @@ def head_tail(points: np.ndarray, orientation_thr: float = 2.0) -> tuple[list[in
     gaussian = 1.0 / (np.sqrt(2.0 * np.pi) * 0.5) * np.exp(-np.power((x - 0.5) / 0.5, 2.0) / 2)
     gaussian = gaussian / gaussian.max()
     padded = np.concatenate([score, score])
-    matrix = np.stack([score[i] + padded[i + 2:i + n - 1] * gaussian * 0.3 for i in range(n)])
+    matrix = score[:, None] + padded[np.arange(n)[:, None] + np.arange(2, n - 1)] * gaussian * 0.3
     head_start, tail_increment = np.unravel_index(matrix.argmax(), matrix.shape)
     tail_start = (head_start + tail_increment + 2) % n
     head_end, tail_end = (head_start + 1) % n, (tail_start + 1) % n
@@ -108,13 +114,18 @@ def resample_line(line: np.ndarray, n: int) -> np.ndarray:
     """``n`` points equally spaced along a polyline (``K x 2``), its two ends included. Positions and weights are
     float32 as in MMOCR (numpy 1.x kept float32 arrays float32 against float64 scalars)."""
     lengths = _edge_lengths(line)
-    t_org = np.insert(np.cumsum(lengths), 0, 0)
+    t_org = np.zeros(len(lengths) + 1)
+    np.cumsum(lengths, out=t_org[1:])
     ts = np.arange(1, n - 1, dtype=np.float32) * np.float32(np.sum(lengths) / (n - 1))
     edge = np.minimum(np.searchsorted(t_org[1:len(lengths)], ts, side="left"), len(lengths) - 1)
     t_l, t_r = t_org[edge], t_org[edge + 1]
-    w = np.stack([t_r - ts, ts - t_l], axis=1).astype(np.float32) / (t_r - t_l + EPS).astype(np.float32)[:, None]
-    inner = np.einsum("ij,ijk->ik", w.astype(np.float64), np.stack([line[edge], line[edge + 1]], axis=1))
-    return np.vstack([line[:1], inner, line[-1:]])
+    span = (t_r - t_l + EPS).astype(np.float32)
+    w0 = ((t_r - ts).astype(np.float32) / span).astype(np.float64)[:, None]
+    w1 = ((ts - t_l).astype(np.float32) / span).astype(np.float64)[:, None]
+    out = np.empty((n, 2))
+    out[0], out[-1] = line[0], line[-1]
+    out[1:-1] = w0 * line[edge] + w1 * line[edge + 1]
+    return out
 
 
 def center_region_quads(polygon: np.ndarray, resample_step: float = 4.0, shrink_ratio: float = 0.3
@@ -132,19 +143,20 @@ def center_region_quads(polygon: np.ndarray, resample_step: float = 4.0, shrink_
         centre, top, bottom = centre[keep], top[keep], bottom[keep]
     upper = centre + (top - centre) * shrink_ratio
     lower = centre + (bottom - centre) * shrink_ratio
-    return [np.vstack([upper[i], upper[i + 1], lower[i + 1], lower[i]]).astype(np.int32)
-            for i in range(len(centre) - 1)]
+    return list(np.stack([upper[:-1], upper[1:], lower[1:], lower[:-1]], axis=1).astype(np.int32))
 
 
 def resample_polygon(polygon: np.ndarray, n: int = 400) -> np.ndarray:
     """About ``n`` points along the closed outline: each edge gets ``int(n * its share of the perimeter)``
     equally spaced points, starting at its first vertex."""
-    ends = np.roll(polygon, -1, axis=0)
-    lengths = [((a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2) ** 0.5 for a, b in zip(polygon, ends)]
-    counts = (np.array(lengths) / (sum(lengths) + 1e-8) * n).astype(np.int32)
-    parts = [polygon[i] + (ends[i] - polygon[i]) / c * np.arange(c)[:, None]
-             for i, c in enumerate(counts) if c > 0]
-    return np.concatenate(parts) if parts else np.zeros((0, 2))
+    polygon = np.asarray(polygon, np.float64)
+    steps = polygon[np.arange(1, len(polygon) + 1) % len(polygon)] - polygon
+    lengths = np.sqrt(steps[:, 0] ** 2 + steps[:, 1] ** 2)
+    counts = (lengths / (sum(lengths.tolist()) + 1e-8) * n).astype(np.int32)  # Python's sum: left to right
+    edge = np.repeat(np.arange(len(polygon)), counts)
+    # k-th point of its edge: position in the output minus where the edge's points start
+    k = np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts)
+    return polygon[edge] + steps[edge] / counts[edge][:, None] * k[:, None]
 
 
 def fourier_signature(polygon: np.ndarray, degree: int = 5) -> np.ndarray | None:
