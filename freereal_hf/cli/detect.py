@@ -195,11 +195,9 @@ def _load_detector(args: argparse.Namespace) -> tuple[Any, Any]:
             detector = OnnxTextDetector(args.onnx)
         except (ValueError, ImportError) as err:
             raise UsageError(str(err)) from None
-        processor = detector.processor
     else:
         # channels-last: oneDNN's convolutions run about 1.3x faster on the CPU (scripts/benchmark_detect.py)
         detector = load_model(args.model).eval().to(memory_format=torch.channels_last)
-        processor = TextDetectionImageProcessor.for_config(detector.config)
     config = detector.config
     fields = config.post_process_fields
     if args.unclip_ratio is not None and "unclip_ratio" not in fields:
@@ -209,9 +207,11 @@ def _load_detector(args: argparse.Namespace) -> tuple[Any, Any]:
                          (args.output_type, "text_repr_type")):
         if value is not None:
             setattr(config, field, value)
-    if args.long_side:
-        processor = TextDetectionImageProcessor.for_config(config, args.long_side)
-    return detector, processor
+    # an ONNX file carries the processor it was exported with; --long-side (or a torch model) builds one from the
+    # config, after the flags above have changed its post-processing
+    if args.onnx is not None and not args.long_side:
+        return detector, detector.processor
+    return detector, TextDetectionImageProcessor.for_config(config, args.long_side)
 
 
 def _run(args: argparse.Namespace) -> int:

@@ -35,7 +35,7 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
         # consecutive images of one size run together; padding an image to a larger one's size would cost
         # forward time for nothing and change the predictions along its border
         for _, run in itertools.groupby(images[start:start + batch_size], key=lambda image: image.shape[:2]):
-            inputs, outputs = _forward(model, list(run), processor, device, autocast, detect_only=True)
+            inputs, outputs = _forward(model, list(run), processor, device, autocast, detect_only=is_module)
             results += model.post_process(outputs, inputs["scale_factors"].tolist())  # the config's parameters
     if is_module:
         model.train(was_training)
@@ -45,9 +45,10 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
 def _forward(model: Any, images: list[np.ndarray], processor: Any, device: torch.device, autocast: Any = None,
              detect_only: bool = False) -> tuple[Any, Any]:
     """The processor's inputs for ``images`` and the model's outputs on them, as float32 on the CPU
-    (``detect_only``: only what post-processing reads, for a torch detector)."""
+    (``detect_only``: only what post-processing reads; a torch detector's flag, which an ONNX graph, exported
+    that way, does not take)."""
     inputs = processor(images, return_tensors="pt")
-    extra = {"detect_only": True} if detect_only and isinstance(model, torch.nn.Module) else {}
+    extra = {"detect_only": True} if detect_only else {}
     with autocast() if autocast is not None else contextlib.nullcontext():
         outputs = model(inputs["pixel_values"].to(device), **extra)
     return inputs, type(outputs)(**{k: recursively_apply(lambda t: t.float().cpu(), v) for k, v in outputs.items()})
