@@ -17,7 +17,7 @@ from freereal_hf.data.demo import _font, demo_dataset, demo_records, render_samp
 from freereal_hf.data.records import Report
 from freereal_hf.data.transforms import AugmentConfig, training_view
 from freereal_hf.glyphmix import (GlyphMixConfig, RealViews, StrongAugment, SyntheticSample, add_glyph_masks,
-                                  decode_mask, glyph_mask, glyphmix, inter_domain_mix, intra_domain_mix)
+                                  decode_mask, encode_mask, glyph_mask, glyphmix, inter_domain_mix, intra_domain_mix)
 from freereal_hf.glyphmix.mixing import box_masks, box_sums, partner_text_area, sample_boxes, select_boxes
 from freereal_hf.models.base import MapKind, TargetMap, TargetSpec
 
@@ -131,6 +131,18 @@ def test_glyph_mask_edge_cases():
     assert m[5:10, 5:8].all() and m.sum() == 15
     with pytest.raises(ValueError, match="uint8 RGB"):
         glyph_mask(image.astype(np.float32), bad)
+
+
+def test_mask_bytes_round_trip_one_bit_per_pixel_and_read_older_8_bit_masks():
+    rng = np.random.default_rng(0)
+    for shape in ((1, 1), (7, 13), (9, 8), (31, 65)):  # widths that do not fill whole bytes
+        for mask in (rng.random(shape) < 0.3, np.zeros(shape, bool), np.ones(shape, bool)):
+            data = encode_mask(mask)
+            assert np.array_equal(decode_mask(data), mask) and decode_mask(data).dtype == bool
+            assert data[24] == 1  # the PNG header's bit depth (IHDR): one bit per pixel
+    mask = rng.random((20, 30)) < 0.3
+    ok, older = cv2.imencode(".png", mask.astype(np.uint8))  # what masks were stored as before: 0/1 in 8 bits
+    assert ok and np.array_equal(decode_mask(older.tobytes()), mask)
 
 
 def test_glyph_masks_as_a_cached_map_step(tmp_path):
