@@ -45,9 +45,9 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
         poly = poly.astype(np.int32)
         area, length = abs(cv2.contourArea(poly)), cv2.arcLength(poly, True)  # shapely's area and length
         distances = [-min(int(area * (1 - r * r) / (length + 0.001) + 0.5), max_shrink_dist) for r in ratios]
-        for k, shrunk in enumerate(offset_polygon_by(poly, distances)):
+        for k, shrunk in enumerate(offset_polygon_by(poly, distances, np.int32)):
             if len(shrunk):
-                cv2.fillPoly(out[k], [shrunk.astype(np.int32)], index + 1 if ids else 1)
+                cv2.fillPoly(out[k], [shrunk], index + 1 if ids else 1)
     return out
 
 

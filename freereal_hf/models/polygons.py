@@ -6,6 +6,8 @@ module of the package, so that it can be shipped flat next to a model for ``trus
 
 from __future__ import annotations
 
+from itertools import chain
+
 import numpy as np
 import pyclipper
 
@@ -27,9 +29,10 @@ def offset_polygon(polygon: np.ndarray, distance: float) -> np.ndarray:
     return offset_polygon_by(polygon, [distance])[0]
 
 
-def offset_polygon_by(polygon: np.ndarray, distances: list[float]) -> list[np.ndarray]:
+def offset_polygon_by(polygon: np.ndarray, distances: list[float], dtype: type = np.float32) -> list[np.ndarray]:
     """:func:`offset_polygon` for several distances of one polygon (one pyclipper set-up, each distinct distance
-    computed once); returns one ``M x 2`` float32 array (possibly ``0 x 2``) per distance."""
+    computed once); returns one ``M x 2`` array (possibly ``0 x 2``) per distance, of ``dtype`` (float32, or int32
+    for ``cv2.fillPoly``: pyclipper's coordinates are integers, so both hold them exactly)."""
     pco = pyclipper.PyclipperOffset()
     pco.AddPath(np.asarray(polygon).reshape(-1, 2), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
     done: dict[float, np.ndarray] = {}
@@ -37,9 +40,11 @@ def offset_polygon_by(polygon: np.ndarray, distances: list[float]) -> list[np.nd
         if distance not in done:
             pieces = pco.Execute(distance)
             if not pieces or (len(pieces) > 1 and len({len(p) for p in pieces}) > 1):
-                done[distance] = np.zeros((0, 2), np.float32)
+                done[distance] = np.zeros((0, 2), dtype)
             else:
-                done[distance] = np.asarray(pieces[0], np.float32).reshape(-1, 2)
+                # pyclipper's nested lists of ints, read as one flat stream (half the time of np.asarray)
+                done[distance] = np.fromiter(chain.from_iterable(pieces[0]), dtype,
+                                             2 * len(pieces[0])).reshape(-1, 2)
     return [done[d] for d in distances]
 
 
