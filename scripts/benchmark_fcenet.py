@@ -31,19 +31,20 @@ from freereal_hf.models.fcenet import fcenet_post_process, fcenet_targets  # noq
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--forward-repeat", type=int, default=3)
+    parser.add_argument("--forward-repeat", type=int, default=3, help="0: skip the forward pass")
     args = parser.parse_args()
     mmocr = MMOCR(Path(tempfile.mkdtemp(prefix="bench-mmocr-")))
     rows = []
 
-    polygons, ignored = polygon_case(0, 640, 640, 30)
-    ref, ref_s = mmocr.targets("fcenet_r50", 640, 640, polygons, ignored, repeat=args.repeat)
-    ours, ours_s = fastest(lambda: fcenet_targets(polygons, ignored, (640, 640)), args.repeat)
-    for level, maps in enumerate(ours):
-        theirs = ref[f"level{level}"][0]
-        assert all(np.array_equal(maps[name], theirs[i]) for i, name in enumerate(("text", "center", "mask"))), \
-            "FCENet targets differ from MMOCR's"
-    rows.append((f"FCENet targets (640x640, {len(polygons)} polygons)", ref_s, ours_s))
+    for size, count in ((640, 30), (1280, 120)):
+        polygons, ignored = polygon_case(0, size, size, count)
+        ref, ref_s = mmocr.targets("fcenet_r50", size, size, polygons, ignored, repeat=args.repeat)
+        ours, ours_s = fastest(lambda: fcenet_targets(polygons, ignored, (size, size)), args.repeat)
+        for level, maps in enumerate(ours):
+            theirs = ref[f"level{level}"][0]
+            assert all(np.array_equal(maps[name], theirs[i]) for i, name in enumerate(("text", "center", "mask"))), \
+                "FCENet targets differ from MMOCR's"
+        rows.append((f"FCENet targets ({size}x{size}, {len(polygons)} polygons)", ref_s, ours_s))
 
     for preset in ("fcenet_r50", "fcenet_r50_dcnv2"):
         cls, reg = fce_maps(1, 640, 640, 30, noise=0.3)  # a trained model's confidence: few spurious blobs
@@ -56,7 +57,7 @@ def main() -> None:
                      ref_s, ours_s))
 
     x = np.random.default_rng(2).normal(size=(1, 3, 640, 640)).astype(np.float32)
-    for preset in ("fcenet_r50", "fcenet_r50_dcnv2"):
+    for preset in ("fcenet_r50", "fcenet_r50_dcnv2") if args.forward_repeat > 0 else ():
         ckpt = mmocr.checkpoint(preset)
         model = mmocr_to_hf(ckpt, preset).eval()
         ref, ref_s = mmocr.forward(preset, ckpt, x, repeat=args.forward_repeat)
