@@ -304,6 +304,21 @@ def test_prepare_shards_are_planned_from_file_sizes_and_written_in_row_groups(tm
     assert meta.row_group(0).num_rows == ROW_GROUP
 
 
+def test_prepare_refuses_a_release_where_no_record_can_be_read(tmp_path, capsys, caplog):
+    """Every image unreadable: an error naming the count and exit status 2, not an empty dataset with status 0;
+    nothing is written, in one process or several."""
+    src = tmp_path / "release"
+    write_release(src, 3)
+    for image in (src / "train").iterdir():
+        image.write_bytes(b"not an image")
+    for n in ("1", "3"):
+        assert prepare_main(["icdar2015", str(src), "--out", str(tmp_path / "out"), "--num-proc", n]) == 2
+        err = capsys.readouterr().err
+        assert "none of the 3 images" in err and "records skipped: 3" in err and "train/img_1.jpg" in caplog.text
+        assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
 def test_a_failing_re_prepare_keeps_the_previous_dataset(tmp_path, monkeypatch, capsys):
     from datasets import load_dataset
 

@@ -247,6 +247,9 @@ def prepare(format_name: str, src: str | Path, out: str | Path, *, name: str | N
             names[split_name] = [p.name for p, _ in files]
             counts[split_name] = sum(n for _, n in files)
         names = {k: v for k, v in names.items() if v}
+        if not names:  # an empty dataset with exit status 0 would hide that nothing was read
+            raise ValueError(f"none of the {len(entries)} images under {src} could be read ({report.summary()}; "
+                             f"see the warnings above); nothing was written")
         sizes = {k: sum((staging / "data" / n).stat().st_size for n in v) for k, v in names.items()}
         _card(name or out.name, format_name, {k: counts[k] for k in names}, report, sizes).save(staging / "README.md")
         _swap_in(staging, out, ("data", "README.md"))
