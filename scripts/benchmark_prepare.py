@@ -4,7 +4,9 @@
 
 A release in SynthText's layout (``gt.mat`` with ``imnames``, ``wordBB``, ``charBB``, ``txt``, JPEG images in
 numbered folders) is generated from the synthtext demo domain (``--images`` of ``--size``; SynthText's own images
-are about 0.2 MP). Both runs write real parquet shards, of ``--shard-mb`` each so that the 2,000 images make
+are about 0.2 MP). Each run is a fresh process (timed inside it, after its imports), which also reports its
+peak memory, the largest of it and its workers: it should not grow with the release. Both runs write real
+parquet shards, of ``--shard-mb`` each so that the 2,000 images make
 enough shards for two processes (each process writes whole shards); their bytes are compared. Three projections
 for 16 processes: linear (each process as fast as one of the two), Amdahl's (the serial share the 1 -> 2
 speed-up implies stays serial), and shards (SynthText in 500 MB shards at this benchmark's bytes per image,
@@ -16,8 +18,11 @@ dealt to 16 processes whole, so the last round may leave processes idle; at the 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -27,9 +32,22 @@ import numpy as np
 import scipy.io
 
 from freereal_hf.data.demo import render_sample
-from freereal_hf.data.prepare import prepare
 
 SYNTHTEXT_IMAGES = 858_750
+
+
+_PREPARE = """
+import json, resource, sys, time
+from freereal_hf.data.prepare import prepare
+imported = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+start = time.perf_counter()
+files, _ = prepare("synthtext", sys.argv[1], sys.argv[2], name="bench", progress=False, num_proc=int(sys.argv[3]),
+                   max_shard_bytes=int(sys.argv[4]))
+seconds = time.perf_counter() - start
+peak = max(resource.getrusage(who).ru_maxrss for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+print(json.dumps({"seconds": seconds, "shards": len(files["train"]), "peak_mb": peak / 1024,
+                  "imports_mb": imported / 1024}))
+"""
 
 
 def write_release(root: Path, images: int, size: tuple[int, int]) -> None:
@@ -63,14 +81,19 @@ def main() -> None:
         print(f"generated {args.images} images of {args.size[0]} x {args.size[1]} in SynthText's layout "
               f"({time.perf_counter() - start:.0f} s)")
         release_bytes = sum(p.stat().st_size for p in (root / "release").rglob("*.jpg"))
-        rates = {}
+        rates, peaks = {}, {}
         for n in (1, 2):
-            start = time.perf_counter()
-            files, _ = prepare("synthtext", root / "release", root / f"out{n}", name="bench", progress=False,
-                               num_proc=n, max_shard_bytes=int(args.shard_mb * 1e6))
-            rates[n] = args.images / (time.perf_counter() - start)
-        print(f"{len(files['train'])} shards of up to {args.shard_mb:g} MB ({release_bytes / args.images / 1e3:.1f} kB "
-              f"per image)")
+            # in a fresh process, so that its peak memory (and its workers') is its own
+            done = subprocess.run([sys.executable, "-c", _PREPARE, str(root / "release"), str(root / f"out{n}"),
+                                   str(n), str(int(args.shard_mb * 1e6))], capture_output=True, text=True)
+            if done.returncode != 0:
+                sys.exit(f"freereal-prepare failed:\n{done.stderr[-3000:]}")
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            rates[n], peaks[n] = args.images / result["seconds"], (result["peak_mb"], result["imports_mb"])
+        print(f"{result['shards']} shards of up to {args.shard_mb:g} MB ({release_bytes / args.images / 1e3:.1f} kB "
+              f"per image; the release holds {release_bytes / 1e6:.0f} MB)")
+        print("peak memory of one process (the largest of the parent and its workers), after the imports' "
+              + ", ".join(f"{peaks[n][1]:.0f} MB: {peaks[n][0]:.0f} MB with N={n}" for n in (1, 2)))
         same = all((root / "out1" / p.relative_to(root / "out2")).read_bytes() == p.read_bytes()
                    for p in (root / "out2").rglob("*") if p.is_file())
         from datasets import load_dataset
