@@ -98,6 +98,57 @@ def test_detect_only_outputs_post_process_as_the_full_outputs(model):
         assert lean.thr is None and full.thr is not None
 
 
+def test_folded_batch_norms_give_the_same_detections(model):
+    """``fold_batch_norms`` (what freereal-detect runs) folds this detector's conv -> batch-norm pairs, found by
+    running it, and leaves outputs equal within 1e-4 and detections unchanged at a size other than its probe's."""
+    import copy
+
+    from freereal_hf.models.inference import fold_batch_norms
+
+    folded = copy.deepcopy(model)
+    generator = torch.Generator().manual_seed(5)
+    for module in folded.modules():  # statistics far from the defaults, so that folding changes the weights
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.copy_(torch.randn(module.num_features, generator=generator) * 0.1)
+            module.running_var.copy_(torch.rand(module.num_features, generator=generator) + 0.5)
+    reference = copy.deepcopy(folded)
+    norms = sum(type(m) is torch.nn.BatchNorm2d for m in folded.modules())
+    count = fold_batch_norms(folded)
+    assert count > 0 and sum(type(m) is torch.nn.BatchNorm2d for m in folded.modules()) == norms - count
+    x = torch.randn(2, 3, *SIZE, generator=torch.Generator().manual_seed(3))
+    with torch.no_grad():
+        ours, theirs = folded(x, detect_only=True), reference(x, detect_only=True)
+    for name, value in theirs.items():
+        for a, b in zip(torch.utils._pytree.tree_leaves(ours[name]), torch.utils._pytree.tree_leaves(value)):
+            assert float((a - b).abs().max()) <= 1e-4 * max(1.0, float(b.abs().max())), name
+    for a, b in zip(ours.post_process(), theirs.post_process(), strict=True):
+        assert len(a["polygons"]) == len(b["polygons"])
+    with pytest.raises(ValueError, match="eval"):
+        fold_batch_norms(copy.deepcopy(model).train())
+
+
+def test_folding_is_refused_where_a_convolution_output_is_also_used_elsewhere():
+    """The pairs come from running the model; a convolution whose output a batch norm reads but that is also added
+    to it afterwards cannot be folded: the probe's check fails and the model is left as it was."""
+    from freereal_hf.models.inference import fold_batch_norms
+
+    class Residual(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.bn = torch.nn.Conv2d(3, 3, 3, padding=1), torch.nn.BatchNorm2d(3)
+
+        def forward(self, x: torch.Tensor, detect_only: bool = False) -> dict[str, torch.Tensor]:
+            y = self.conv(x)
+            return {"out": self.bn(y) + y}
+
+    torch.manual_seed(0)
+    toy = Residual().eval()
+    toy.bn.running_var.fill_(4.0)
+    before = {k: v.clone() for k, v in toy.state_dict().items()}
+    assert fold_batch_norms(toy) == 0
+    assert isinstance(toy.bn, torch.nn.BatchNorm2d) and all(torch.equal(before[k], v) for k, v in toy.state_dict().items())
+
+
 def test_pseudo_targets_of_confident_outputs_are_the_targets(model):
     spec = model.target_spec
     targets = _stack([model.build_targets(POLYGONS, [False, False], SIZE)])

@@ -196,8 +196,12 @@ def _load_detector(args: argparse.Namespace) -> tuple[Any, Any]:
         except (ValueError, ImportError) as err:
             raise UsageError(str(err)) from None
     else:
-        # channels-last: oneDNN's convolutions run about 1.3x faster on the CPU (scripts/benchmark_detect.py)
+        from ..models.inference import fold_batch_norms
+
+        # channels-last: oneDNN's convolutions run about 1.3x faster on the CPU; batch norms folded into their
+        # convolutions, one pass less over each feature map (scripts/benchmark_detect.py)
         detector = load_model(args.model).eval().to(memory_format=torch.channels_last)
+        fold_batch_norms(detector)
     config = detector.config
     fields = config.post_process_fields
     if args.unclip_ratio is not None and "unclip_ratio" not in fields:
