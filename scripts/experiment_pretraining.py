@@ -177,10 +177,11 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
              "h-mean, mean +- standard deviation over seeds; zero-shot: the pre-trained model before fine-tuning:",
              "", "| start | zero-shot | " + " | ".join(f"{b} labeled" for b in budgets) + " |",
              "|---|---:|" + "---:|" * len(budgets)]
+    zero = {s: [records[Run("pretrain", s, seed)]["zero_shot"] for seed in seeds]  # the pre-trained starts
+            for s in starts if STARTS[s][1] is not None}
     for s in starts:
-        zero = "-" if STARTS[s][1] is None else "{:.3f} +- {:.3f}".format(
-            *summarise([records[Run("pretrain", s, seed)]["zero_shot"] for seed in seeds]))
-        cells = [zero] + [f"{m:.3f} +- {sd:.3f}" for m, sd in (summarise(hmean[(s, b)]) for b in budgets)]
+        cells = ["{:.3f} +- {:.3f}".format(*summarise(zero[s])) if s in zero else "-"]
+        cells += [f"{m:.3f} +- {sd:.3f}" for m, sd in (summarise(hmean[(s, b)]) for b in budgets)]
         lines.append(f"| {STARTS[s][0]} | " + " | ".join(cells) + " |")
     base = "synthetic" if "synthetic" in starts else None
     if base and len(seeds) > 1:
@@ -188,8 +189,6 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
                       "mean [95 % interval]:", "",
                   "| start | zero-shot | " + " | ".join(f"{b} labeled" for b in budgets) + " |",
                   "|---|---:|" + "---:|" * len(budgets)]
-        zero = {s: [records[Run("pretrain", s, seed)]["zero_shot"] for seed in seeds]
-                for s in starts if STARTS[s][1] is not None}
         for s in starts:
             if s != base:
                 pairs = [(zero[s], zero[base])] if s in zero else []

@@ -425,3 +425,7 @@ def test_prepare_in_several_processes_writes_the_same_bytes_and_counts_the_same(
     with pytest.raises(SystemExit) as exit_info:
         prepare_main(["icdar2015", str(src), "--out", str(tmp_path / "o"), "--num-proc", "0"])
     assert exit_info.value.code == 2 and "--num-proc must be at least 1" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:
+        prepare_main(["icdar2015", str(src), "--out", str(tmp_path / "o"), "--max-shard-mb", "0"])
+    assert exit_info.value.code == 2 and "--max-shard-mb must be positive" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()

@@ -26,13 +26,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", required=True, help="output folder (Hub dataset layout)")
     parser.add_argument("--split", help="put every image in this split (default: from folder names)")
     parser.add_argument("--name", help="dataset name in the card (default: the output folder's name)")
-    parser.add_argument("--max-shard-mb", type=int, default=500, help="parquet shard size bound (500)")
+    parser.add_argument("--max-shard-mb", type=int, default=500, help="about this many MB of image files per parquet "
+                        "shard, planned from the files' sizes (500)")
     parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the folder as this dataset repo")
     parser.add_argument("--dry-run", action="store_true", help="with --push-to-hub: list the upload, send nothing")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace data/ and README.md of a non-empty --out that freereal-prepare did not write")
-    parser.add_argument("--num-proc", type=int, default=1, help="processes that read and check the records "
-                        "(the output is byte-identical for any number)")
+    parser.add_argument("--num-proc", type=int, default=1, help="processes that each read, check and write whole "
+                        "shards (the output is byte-identical for any number; more processes than shards do not help)")
     args = parser.parse_args(argv)
     if args.num_proc < 1:
         parser.error(f"--num-proc must be at least 1, got {args.num_proc}")

@@ -21,8 +21,9 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 
-def _conv_bn_pairs(model: nn.Module, probe: torch.Tensor) -> list[tuple[str, str]]:
-    """``(conv name, batch norm name)`` pairs in which the batch norm reads the convolution's output directly."""
+def _conv_bn_pairs(model: nn.Module, probe: torch.Tensor) -> tuple[list[tuple[str, str]], Any]:
+    """``(conv name, batch norm name)`` pairs in which the batch norm reads the convolution's output directly,
+    and the model's outputs on ``probe`` (the reference the folded model is checked against)."""
     calls: dict[str, int] = {}
     produced: dict[int, str] = {}  # id of an output tensor -> the convolution that returned it
     fed: dict[str, str] = {}  # batch norm -> the convolution whose output it read
@@ -51,11 +52,11 @@ def _conv_bn_pairs(model: nn.Module, probe: torch.Tensor) -> list[tuple[str, str
             hooks.append(module.register_forward_pre_hook(bn_hook(name)))
     try:
         with torch.no_grad():
-            model(probe, detect_only=True)
+            result = model(probe, detect_only=True)
     finally:
         for hook in hooks:
             hook.remove()
-    return [(conv, bn) for bn, conv in fed.items() if calls.get(conv) == 1 and calls.get(bn) == 1]
+    return [(conv, bn) for bn, conv in fed.items() if calls.get(conv) == 1 and calls.get(bn) == 1], result
 
 
 def _flat(outputs: Any) -> list[torch.Tensor]:
@@ -81,11 +82,10 @@ def fold_batch_norms(model: nn.Module, probe_size: tuple[int, int] = (96, 128), 
         raise ValueError("fold_batch_norms is for inference: call model.eval() first")
     device = next(model.parameters()).device
     probe = torch.randn(1, 3, *probe_size, generator=torch.Generator().manual_seed(0)).to(device)
-    pairs = _conv_bn_pairs(model, probe)
+    pairs, reference = _conv_bn_pairs(model, probe)
     if not pairs:
         return 0
-    with torch.no_grad():
-        before = _flat(model(probe, detect_only=True))
+    before = _flat(reference)
     modules = dict(model.named_modules())
     originals = {}
     for conv_name, bn_name in pairs:
