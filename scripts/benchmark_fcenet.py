@@ -6,7 +6,7 @@ runs; MMOCR times itself the same way inside its own process. 640 x 640 images w
 stars, boxes of every size); results are checked equal to MMOCR's before timing. MMOCR's FCENet targets and
 post-processing are plain numpy, OpenCV and shapely (no compiled mmcv op), so the ratios are fair.
 
-  python scripts/benchmark_fcenet.py [--repeat 5] [--forward-repeat 3]
+  python scripts/benchmark_fcenet.py [--repeat 20] [--forward-repeat 3]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from freereal_hf.models.fcenet import fcenet_post_process, fcenet_targets  # noq
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--forward-repeat", type=int, default=3, help="0: skip the forward pass")
     args = parser.parse_args()
     mmocr = MMOCR(Path(tempfile.mkdtemp(prefix="bench-mmocr-")))

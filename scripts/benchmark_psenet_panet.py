@@ -9,7 +9,7 @@ Post-processing is timed on one core against an absolute bar (10 ms per 640 x 64
 not against the reference tool: its contour_expand / pixel_group are pure-Python stand-ins for mmcv's compiled
 ops, so a ratio against them would flatter us. Their time is printed for information only.
 
-  python scripts/benchmark_psenet_panet.py [--repeat 10] [--forward-repeat 3]
+  python scripts/benchmark_psenet_panet.py [--repeat 30] [--forward-repeat 3]
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ from freereal_hf.models.psenet import psenet_post_process, psenet_targets  # noq
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--forward-repeat", type=int, default=3, help="0: skip the forward pass")
     args = parser.parse_args()
     mmocr = MMOCR(Path(tempfile.mkdtemp(prefix="bench-mmocr-")))

@@ -43,7 +43,7 @@ def test_loss_equals_mmocr_db_module_loss(mmocr, tmp_path):
     out.loss.backward()
     assert model.det_head.binarize[0].weight.grad.abs().sum() > 0
     np.savez(tmp_path / "maps.npz", prob_logits=out.prob_logits.detach().numpy(), thr=out.thr.detach().numpy(),
-             binary=out.binary.detach().numpy(), shrink=labels["shrink_map"].numpy(),
+             binary=out.binary.detach().numpy(), shrink=labels["shrink_map"].numpy().astype(np.float32),  # MMOCR's dtype
              shrink_mask=labels["shrink_mask"].numpy(), gt_thr=labels["threshold_map"].numpy(),
              thr_mask=labels["threshold_mask"].numpy())
     reference = json.loads(mmocr.python_code(MMOCR_LOSS, str(tmp_path / "maps.npz"), str(tool_dir())).splitlines()[-1])

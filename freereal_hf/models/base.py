@@ -80,8 +80,12 @@ class TargetMap:
 
     @property
     def dtype(self) -> np.dtype:
-        """numpy dtype of ``build_targets`` maps of this kind: int32 for instance ids, else float32."""
-        return np.dtype(np.int32) if self.kind is MapKind.INSTANCE else np.dtype(np.float32)
+        """numpy dtype of ``build_targets`` maps of this kind: int32 for instance ids, uint8 (0/1) for the binary
+        ``TEXT`` and ``KERNEL`` maps (a quarter of float32's memory and of what DataLoader workers pass on; losses
+        cast them to the logits' dtype), float32 for the rest."""
+        if self.kind is MapKind.INSTANCE:
+            return np.dtype(np.int32)
+        return np.dtype(np.uint8) if self.kind in (MapKind.TEXT, MapKind.KERNEL) else np.dtype(np.float32)
 
     def shape(self, size: tuple[int, int]) -> tuple[int, ...]:
         """Shape of this map for one image of input size ``(H, W)``."""

@@ -1,7 +1,7 @@
 """DBNet training targets from polygons, equal to MMOCR 1.0.1's ``DBModuleLoss.get_targets``.
 
-All maps are ``H x W`` float32 at the network input size; polygons are ``K x 2`` arrays of ``(x, y)``
-pixels in that frame.
+All maps are ``H x W`` at the network input size, float32 except the binary ``shrink_map`` (uint8 0/1); polygons
+are ``K x 2`` arrays of ``(x, y)`` pixels in that frame.
 
 - ``shrink_map``: 1 inside every kept polygon shrunk by ``D = int(A (1 - r^2) / (L + 0.001) + 0.5)``
   (computed on the integer polygon), else 0.
@@ -121,7 +121,7 @@ def dbnet_targets(
     keep_idx = [i for i, p in enumerate(polys) if np.isfinite(p).all() and len(p) > 0]
     ignored = {i: bool(flags[i]) or not is_trainable_polygon(polys[i], min_sidelength) for i in keep_idx}
 
-    shrink = np.zeros((h, w), np.float32)
+    shrink = np.zeros((h, w), np.uint8)
     for i in keep_idx:
         if ignored[i]:
             continue
@@ -131,7 +131,7 @@ def dbnet_targets(
         if len(shrunk) == 0:
             ignored[i] = True
             continue
-        cv2.fillPoly(shrink, [shrunk.astype(np.int32)], 1.0)
+        cv2.fillPoly(shrink, [shrunk.astype(np.int32)], 1)
 
     shrink_mask = np.ones((h, w), np.uint8)
     threshold = np.zeros((h, w), np.float32)

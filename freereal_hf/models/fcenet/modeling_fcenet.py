@@ -204,7 +204,7 @@ class FCENetForTextDetection(TextDetectionPreTrainedModel):
                 if value.shape != declared:  # sizes that are not multiples of the stride: pad the last row/column
                     pad = [(0, d - v) for d, v in zip(declared, value.shape)]
                     value = np.pad(value, pad, constant_values=1 if name == "mask" else 0)
-                out[f"{name}_s{s}"] = value.astype(np.float32)
+                out[f"{name}_s{s}"] = value.astype(self.target_spec[f"{name}_s{s}"].dtype, copy=False)
         return out
 
     @torch.no_grad()

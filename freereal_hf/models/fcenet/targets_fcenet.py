@@ -187,8 +187,8 @@ def _fill(size: tuple[int, int], polygons: Sequence[np.ndarray], value: int, bas
 def level_targets(size: tuple[int, int], polygons: Sequence[np.ndarray], ignored: Sequence[np.ndarray],
                   degree: int = 5, resample_step: float = 4.0, shrink_ratio: float = 0.3
                   ) -> dict[str, np.ndarray]:
-    """The maps of one level: ``size`` its ``(h, w)``, polygons in its pixels. Returns ``text``, ``center``,
-    ``mask`` (``h x w`` float32) and ``fourier`` (``2 (2k + 1) x h x w`` float32)."""
+    """The maps of one level: ``size`` its ``(h, w)``, polygons in its pixels. Returns ``text``, ``center``
+    (``h x w`` uint8 0/1), ``mask`` (``h x w`` float32) and ``fourier`` (``2 (2k + 1) x h x w`` float32)."""
     h, w = size
     k = 2 * degree + 1
     fourier = np.zeros((2 * k, h, w), np.float32)
@@ -209,7 +209,7 @@ def level_targets(size: tuple[int, int], polygons: Sequence[np.ndarray], ignored
     quads = [q for p in kept for q in center_region_quads(p, resample_step, shrink_ratio)]
     if quads:
         cv2.fillPoly(center, quads, 1)
-    return {"text": _fill(size, kept, 1, 0).astype(np.float32), "center": center.astype(np.float32),
+    return {"text": _fill(size, kept, 1, 0), "center": center,
             "mask": _fill(size, ignored, 0, 1).astype(np.float32), "fourier": fourier}
 
 

@@ -1,8 +1,8 @@
 """PSENet training targets from polygons, equal to MMOCR 1.0.1's ``PSEModuleLoss.get_targets`` (binarised, as
 its loss uses them). Maps are at the network input size; polygons ``K x 2`` arrays of ``(x, y)`` pixels.
 
-- ``text``: ``H x W`` float32, 1 inside every polygon (ratio 1.0), else 0.
-- ``kernels``: ``K x H x W`` float32, the polygons shrunk by each further ratio (0.9 ... 0.4 by default), the
+- ``text``: ``H x W`` uint8, 1 inside every polygon (ratio 1.0), else 0.
+- ``kernels``: ``K x H x W`` uint8, the polygons shrunk by each further ratio (0.9 ... 0.4 by default), the
   shrink distance ``min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)``.
 - ``mask``: ``H x W`` float32, 0 inside ignored polygons, else 1.
 
@@ -25,7 +25,7 @@ def psenet_targets(polygons: Sequence[np.ndarray], ignore: Sequence[bool] | None
     flags = list(ignore) if ignore is not None else [False] * len(polygons)
     if len(flags) != len(polygons):
         raise ValueError(f"{len(polygons)} polygons but {len(flags)} ignore flags")
-    kernels = kernel_maps(polygons, size, kernel_ratios, max_shrink_dist, ids=False).astype(np.float32)
+    kernels = kernel_maps(polygons, size, kernel_ratios, max_shrink_dist, ids=False)
     return {"text": kernels[0], "kernels": kernels[1:],
             "mask": effective_mask(polygons, flags, size)}
 
