@@ -161,6 +161,46 @@ def test_an_images_result_does_not_depend_on_its_batch(photos, tmp_path):
         np.testing.assert_allclose(alone["scores"], together["scores"], atol=1e-5)
 
 
+def test_overlapped_detection_writes_what_detect_returns_and_a_writing_error_leaves_nothing(photos, tmp_path,
+                                                                                             monkeypatch):
+    """freereal-detect decodes ahead in threads and post-processes and writes in another while the next forward
+    runs: the files it writes hold, in input order, what ``detect`` returns for the readable images; an error in
+    the writing thread ends the run with that error, and neither OUTPUT_DIR nor its staging folder is left."""
+    import argparse
+
+    from freereal_hf.cli import detect as cli
+    from freereal_hf.data.records import decode_image
+    from freereal_hf.training.evaluation import detect
+
+    out = tmp_path / "out"
+    argv = [str(photos / "in"), "--model", str(photos / "model"), "--output-dir", str(out), "--batch-size", "2",
+            "--output-type", "poly"]
+    assert detect_main(argv) == 0
+    index = json.loads((out / "detections.json").read_text())["images"]
+    files, _ = cli.collect_inputs([str(photos / "in")])
+    readable = [f for f in files if f.name.startswith("img_")]
+    assert [r["name"] for r in index] == [f.stem for f in readable]  # order kept, the three bad files skipped
+    detector, processor = cli._load_detector(argparse.Namespace(
+        onnx=None, model=str(photos / "model"), unclip_ratio=None, score_threshold=None, output_type="poly",
+        long_side=None))
+    expected = detect(detector, [decode_image(f.read_bytes(), f.name)[0] for f in readable], processor, 1)
+    for record, want in zip(index, expected, strict=True):
+        assert len(record["polygons"]) == len(want["polygons"]) >= 2
+        np.testing.assert_allclose(record["scores"], want["scores"], atol=1e-5)
+
+    calls = []
+
+    def failing_add(self, path, image, result):
+        calls.append(path)
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+
+    monkeypatch.setattr(cli._Writers, "add", failing_add)
+    with pytest.raises(RuntimeError, match="disk full"):
+        detect_main(argv[:-6] + ["--output-dir", str(tmp_path / "failed"), "--batch-size", "1"])
+    assert not (tmp_path / "failed").exists() and not list(tmp_path.glob(".failed.partial-*"))
+
+
 def test_detection_batches_group_consecutive_images_of_one_size():
     from freereal_hf.training.evaluation import detect
 

@@ -11,7 +11,9 @@ Writes into OUTPUT_DIR (a new folder; ``--overwrite`` replaces a used one), per 
 Post-processing parameters default to the model config's; --score-threshold, --unclip-ratio (DBNet) and
 --output-type override them. A file that is not a readable image (or is missing) is reported by name and
 skipped; the rest is processed and the count printed. Everything is written to a hidden folder beside OUTPUT_DIR
-and moved there at the end, so an interrupted run leaves no half-written OUTPUT_DIR.
+and moved there at the end, so an interrupted run leaves no half-written OUTPUT_DIR. Decoding, the forward passes
+and post-processing overlap: two threads decode the next images and one post-processes and writes the previous
+pass's outputs while the next runs (what is written is the same, in input order).
 
   freereal-detect photos/ "scans/*.jpg" --model outputs/finetune/final --save json,png,coco
   freereal-detect photos/ --onnx dbnet.onnx --score-threshold 0.5 --output-type poly --save icdar
@@ -21,14 +23,17 @@ from __future__ import annotations
 
 import argparse
 import glob
+import itertools
 import json
 import os
 import shutil
 import sys
 import tempfile
 import zipfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import cv2
 import numpy as np
@@ -218,12 +223,32 @@ def _load_detector(args: argparse.Namespace) -> tuple[Any, Any]:
     return detector, TextDetectionImageProcessor.for_config(config, args.long_side)
 
 
+def _read_ahead(files: list[Path], ahead: int) -> Iterator[tuple[Path, Any]]:
+    """``(path, H x W x 3 uint8 RGB image)`` per file in order, or ``(path, error)`` for one that cannot be read;
+    decoded by two threads up to ``ahead`` files in front of the caller (decoders release the GIL, so reading the
+    next images overlaps the forward pass)."""
+    from ..data.records import RecordError, decode_image
+
+    def read(path: Path) -> Any:
+        try:  # the package's one decoder (CMYK, 16-bit, gray+alpha... as in prepare)
+            return decode_image(path.read_bytes(), str(path))[0]
+        except (OSError, RecordError) as err:
+            return err
+
+    with ThreadPoolExecutor(2, thread_name_prefix="freereal-detect-read") as pool:
+        queued = deque((path, pool.submit(read, path)) for path in files[:ahead])
+        for path in files[ahead:] + [None] * len(queued):
+            done_path, future = queued.popleft()
+            if path is not None:
+                queued.append((path, pool.submit(read, path)))
+            yield done_path, future.result()
+
+
 def _run(args: argparse.Namespace) -> int:
     from tqdm.auto import tqdm
 
-    from ..data.records import RecordError, decode_image
     from ..training.common import UsageError
-    from ..training.evaluation import detect
+    from ..training.evaluation import detection_runs
 
     files, nothing = collect_inputs(args.inputs)
     for item, why in nothing:
@@ -234,25 +259,41 @@ def _run(args: argparse.Namespace) -> int:
     out = Path(args.output_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+    counts = {"skipped": len(nothing), "done": 0, "found": 0}
+
+    def finish(post_process: Any, items: list[tuple[Path, np.ndarray]]) -> None:
+        """Post-processes one forward pass's outputs and writes them (in the one finishing thread, in order)."""
+        for (path, image), result in zip(items, post_process()):
+            writers.add(path, image, result)
+            counts["found"] += len(result["polygons"])
+        counts["done"] += len(items)
+
     try:
         writers = _Writers(staging, args.save, args.onnx or args.model)
-        skipped, done, found = len(nothing), 0, 0
-        with tqdm(total=len(files), desc="detecting", unit="image", disable=None) as bar:
+        # three stages overlap: two threads decode the next images, this thread runs the forward passes, one
+        # thread post-processes and writes the previous pass's outputs (results and files as without overlap)
+        with tqdm(total=len(files), desc="detecting", unit="image", disable=None) as bar, \
+                ThreadPoolExecutor(1, thread_name_prefix="freereal-detect-write") as finisher:
+            pending: deque[Future] = deque()
+            reads = _read_ahead(files, 2 * args.batch_size + 2)
             for start in range(0, len(files), args.batch_size):
                 batch = []
-                for path in files[start:start + args.batch_size]:
-                    try:  # the package's one decoder (CMYK, 16-bit, gray+alpha... as in prepare)
-                        batch.append((path, decode_image(path.read_bytes(), str(path))[0]))
-                    except (OSError, RecordError) as err:
-                        tqdm.write(f"freereal-detect: cannot read {path} ({err}), skipped", file=sys.stderr)
-                        skipped += 1
-                if batch:
-                    results = detect(detector, [image for _, image in batch], processor, args.batch_size)
-                    for (path, image), result in zip(batch, results):
-                        writers.add(path, image, result)
-                        found += len(result["polygons"])
-                    done += len(batch)
+                for path, image in itertools.islice(reads, args.batch_size):
+                    if isinstance(image, Exception):
+                        tqdm.write(f"freereal-detect: cannot read {path} ({image}), skipped", file=sys.stderr)
+                        counts["skipped"] += 1
+                    else:
+                        batch.append((path, image))
+                at = 0
+                for size, post_process in detection_runs(detector, [image for _, image in batch], processor,
+                                                         args.batch_size):
+                    pending.append(finisher.submit(finish, post_process, batch[at:at + size]))
+                    at += size
+                    while len(pending) > 2:  # bounded: at most two passes' outputs wait
+                        pending.popleft().result()
                 bar.update(len(files[start:start + args.batch_size]))
+            while pending:
+                pending.popleft().result()  # re-raises a post-processing or writing error here
         writers.close()
         if out.exists():  # --overwrite (checked before any work): the old folder goes only now, complete
             shutil.rmtree(out)
@@ -260,9 +301,9 @@ def _run(args: argparse.Namespace) -> int:
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    print(f"wrote {', '.join(args.save)} to {out}: {done} image(s), {found} text region(s)"
-          + (f"; {skipped} input(s) skipped" if skipped else ""))
-    return 0 if done else 1
+    print(f"wrote {', '.join(args.save)} to {out}: {counts['done']} image(s), {counts['found']} text region(s)"
+          + (f"; {counts['skipped']} input(s) skipped" if counts["skipped"] else ""))
+    return 0 if counts["done"] else 1
 
 
 if __name__ == "__main__":

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -17,7 +18,6 @@ from ..data.transforms import load_sample
 from ..metrics import hmean_iou
 
 
-@torch.no_grad()
 def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any, batch_size: int = 4,
            autocast: Any = None) -> list[dict[str, list]]:
     """Polygons (``K x 2`` float arrays, ``(x, y)`` original pixels) and scores for each ``H x W x 3`` uint8 RGB
@@ -25,21 +25,33 @@ def detect(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any,
     size, and an image's result does not depend on its neighbours). Post-processing is the
     model's, with its config's parameters. ``model``: a detector, or anything called the same way with a
     ``post_process`` (``freereal_hf.onnx_export.OnnxTextDetector``)."""
+    return [result for _, finish in detection_runs(model, images, processor, batch_size, autocast)
+            for result in finish()]
+
+
+def detection_runs(model: torch.nn.Module, images: Sequence[np.ndarray], processor: Any, batch_size: int = 4,
+                   autocast: Any = None) -> Iterator[tuple[int, Callable[[], list[dict[str, list]]]]]:
+    """:func:`detect` one forward pass at a time: after each run of at most ``batch_size`` consecutive images of
+    one size, yields ``(number of images, finish)``, where ``finish()`` post-processes that run and returns its
+    results in image order. ``finish`` holds only the run's outputs, so it may be called later or in another
+    thread while the next forward pass runs (``freereal-detect`` does)."""
     is_module = isinstance(model, torch.nn.Module)
     was_training = model.training if is_module else False
     if is_module:
         model.eval()
     device = next(model.parameters()).device if is_module else torch.device("cpu")
-    results: list[dict[str, list]] = []
-    for start in range(0, len(images), batch_size):
-        # consecutive images of one size run together; padding an image to a larger one's size would cost
-        # forward time for nothing and change the predictions along its border
-        for _, run in itertools.groupby(images[start:start + batch_size], key=lambda image: image.shape[:2]):
-            inputs, outputs = _forward(model, list(run), processor, device, autocast, detect_only=is_module)
-            results += model.post_process(outputs, inputs["scale_factors"].tolist())  # the config's parameters
-    if is_module:
-        model.train(was_training)
-    return results
+    try:
+        for start in range(0, len(images), batch_size):
+            # consecutive images of one size run together; padding an image to a larger one's size would cost
+            # forward time for nothing and change the predictions along its border
+            for _, run in itertools.groupby(images[start:start + batch_size], key=lambda image: image.shape[:2]):
+                run = list(run)
+                with torch.no_grad():
+                    inputs, outputs = _forward(model, run, processor, device, autocast, detect_only=is_module)
+                yield len(run), functools.partial(model.post_process, outputs, inputs["scale_factors"].tolist())
+    finally:
+        if is_module:
+            model.train(was_training)
 
 
 def _forward(model: Any, images: list[np.ndarray], processor: Any, device: torch.device, autocast: Any = None,
@@ -170,4 +182,4 @@ def evaluate_teacher(teacher: torch.nn.Module, dataset: Any, processor: Any, *, 
             "ignored_fraction": float(counts[3] / max(counts[4], 1.0))}
 
 
-__all__ = ["detect", "evaluate_detector", "evaluate_teacher", "Evaluation"]
+__all__ = ["detect", "detection_runs", "evaluate_detector", "evaluate_teacher", "Evaluation"]
