@@ -22,7 +22,9 @@ pre-trained model is also evaluated zero-shot on the held-out set, before fine-t
 column), which tells whether pre-training already transfers to the real-like domain.
 
 Writes to ``--output-dir``: ``results.md`` (the tables), ``results.json`` (every run), ``study.png`` (h-mean
-against labeled images, one line per start, mean and standard deviation over seeds). Every run keeps its own
+against labeled images, one line per start, mean and standard deviation over seeds), ``teacher.png`` (the
+teacher's h-mean on the unlabeled real-like images against the pre-training step, the student's in stage 1, so
+synthetic-only pre-training has a curve too). Every run keeps its own
 folder; runs already finished (a ``result.json``) are reused, so an interrupted study continues where it
 stopped, and adding seeds or budgets runs only the new cells (a pre-training finished before the zero-shot
 column existed is only evaluated, not run again). ``--jobs`` runs that many at once (one thread each).
@@ -204,7 +206,8 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
         for s in teachers:
             curves = [[json.loads(line) for line in (root / Run("pretrain", s, seed).folder / "teacher_eval.jsonl")
                        .read_text().splitlines()] for seed in seeds]
-            first = summarise([c[0]["hmean"] for c in curves])[0]
+            # the first measurement of stage 2 (lines without a stage come from before stage 1 was measured too)
+            first = summarise([next(p for p in c if p.get("stage", 2) == 2)["hmean"] for c in curves])[0]
             last = {k: summarise([c[-1][k] for c in curves])[0]
                     for k in ("hmean", "pixel_precision", "pixel_recall", "ignored_fraction")}
             lines.append(f"| {STARTS[s][0]} | {first:.3f} | {last['hmean']:.3f} | {last['pixel_precision']:.3f} | "
@@ -235,6 +238,48 @@ def plot(starts: list[str], budgets: list[int], seeds: list[int], records: dict[
     fig.tight_layout()
     fig.savefig(path)
     plt.close(fig)
+
+
+def plot_teacher(starts: list[str], seeds: list[int], root: Path, path: Path, title: str) -> bool:
+    """The pre-trained starts' teacher measurements (``teacher_eval.jsonl``: h-mean of the detections of the
+    teacher, in stage 1 of the student, on the unlabeled real-like images, against labels that reach no loss)
+    against the step, mean and standard deviation over seeds; a start measured once (synthetic-only runs from
+    before stage 1 was measured: their final model) is one point. False when no run measured anything."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
+    drawn = False
+    for s in starts:
+        files = [root / Run("pretrain", s, seed).folder / "teacher_eval.jsonl" for seed in seeds]
+        if STARTS[s][1] is None or not all(f.exists() for f in files):
+            continue
+        by_step: dict[int, list[float]] = {}
+        for f in files:
+            for line in f.read_text().splitlines():
+                point = json.loads(line)
+                by_step.setdefault(point["step"], []).append(point["hmean"])
+        steps = sorted(k for k, v in by_step.items() if len(v) == len(seeds))  # steps every seed measured
+        if not steps:
+            continue
+        stats = [summarise(by_step[k]) for k in steps]
+        means, sds = [m for m, _ in stats], [sd for _, sd in stats]
+        what = ("its final model" if len(steps) == 1 else "the model" if "stage1_steps" in STARTS[s][1]
+                else "stage 1: the student, stage 2: the EMA teacher")
+        ax.errorbar(steps, means, yerr=sds, marker="o", capsize=3, label=f"{STARTS[s][0]} ({what})")
+        drawn = True
+    ax.set_xlabel("pre-training step")
+    ax.set_ylabel(f"h-mean on the unlabeled real-like images\n(mean +- sd over {len(seeds)} seeds)")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    if drawn:
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(path)
+    plt.close(fig)
+    return drawn
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -323,8 +368,11 @@ def main(argv: list[str] | None = None) -> int:
     if len(budgets) > 0:
         plot(starts, budgets, seeds, records, root / "study.png",
              f"{args.model}: fine-tuned h-mean on {args.eval_images} held-out real-like demo images")
+    teacher = plot_teacher(starts, seeds, root, root / "teacher.png",
+                           f"{args.model}: the teacher during pre-training, on its own unlabeled real-like images")
     print(text)
-    print(f"tables in {root / 'results.md'}, plot in {root / 'study.png'}")
+    print(f"tables in {root / 'results.md'}, plots in {root / 'study.png'}"
+          + (f" and {root / 'teacher.png'}" if teacher else ""))
     return 0
 
 

@@ -48,6 +48,7 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
         curve = (out / "pretrain" / "freereal" / f"seed{seed}" / "teacher_eval.jsonl").read_text().splitlines()
         assert json.loads(curve[-1])["step"] == 3
     assert (out / "study.png").stat().st_size > 1000
+    assert (out / "teacher.png").stat().st_size > 1000 and "teacher.png" in done.stdout
 
     # a pre-training finished before the zero-shot column existed: measured again, not trained again
     old = out / "pretrain" / "freereal" / "seed1"

@@ -200,11 +200,11 @@ def _labeled_folder(path: Path, shift: int) -> str:
 
 
 def test_the_teacher_is_measured_on_real_labels_that_never_reach_the_loss(tmp_path):
-    """Pre-training measures its teacher against the real data's labels; with every image carrying another
-    image's labels the measurements change and the weights do not, and without measuring they are the same
-    again: the labels reach no loss and measuring draws no random number."""
+    """Pre-training measures its teacher (in stage 1 the student) against the real data's labels; with every image
+    carrying another image's labels the measurements change and the weights do not, and without measuring they are
+    the same again: the labels reach no loss, and measuring draws no random number and changes no statistic."""
     common = ["--synthetic_dataset", "demo:synthetic:4", "--crop_size", "64", "--batch_size", "2", "--num_workers",
-              "0", "--report_to", "none", "--max_steps", "5", "--stage1_steps", "2", "--ema_momentum", "0.5",
+              "0", "--report_to", "none", "--max_steps", "5", "--stage1_steps", "3", "--ema_momentum", "0.5",
               "--save_steps", "0", "--eval_steps", "2", "--eval_long_side", "128"]
     runs = {}
     for name, shift, extra in (("true", 0, []), ("shuffled", 1, []), ("unmeasured", 0, ["--eval_steps", "0"])):
@@ -215,7 +215,9 @@ def test_the_teacher_is_measured_on_real_labels_that_never_reach_the_loss(tmp_pa
         assert all(torch.equal(runs["true"][k], runs[name][k]) for k in runs["true"]), name
     true, shuffled = ([json.loads(line) for line in (tmp_path / name / "teacher_eval.jsonl").read_text().splitlines()]
                       for name in ("true", "shuffled"))
-    assert [r["step"] for r in true] == [r["step"] for r in shuffled] == [2, 4, 5]  # stage 2's start, every 2, the end
+    # every 2 steps (in stage 1 the student), stage 2's start, the end
+    assert [(r["step"], r["stage"]) for r in true] == [(r["step"], r["stage"]) for r in shuffled] == [
+        (2, 1), (3, 2), (4, 2), (5, 2)]
     assert not (tmp_path / "unmeasured" / "teacher_eval.jsonl").exists()
     for t, s in zip(true, shuffled):
         assert t["ignored_fraction"] == s["ignored_fraction"]  # the teacher's own: the same

@@ -18,11 +18,13 @@ position; ``--resume`` continues from the newest and ends with the weights of an
 random draw is a function of the seed, the step or the record key).
 
 The window into the teacher: when labeled real images exist (``--eval_dataset``, or the real data itself when it
-carries polygons, as the demo's does), the teacher's pseudo-labels are measured against them at the start of
-stage 2, every ``eval_steps`` and at the end (``evaluation.evaluate_teacher``: h-mean of its detections, pixel
+carries polygons, as the demo's does), the teacher's pseudo-labels are measured against them every ``eval_steps``,
+at the start of stage 2 and at the end (``evaluation.evaluate_teacher``: h-mean of its detections, pixel
 precision and recall of its confident text pixels, the ignored fraction), to the trackers (``teacher/...``),
-the progress bar and ``OUTPUT_DIR/teacher_eval.jsonl``. The labels never reach a loss, and measuring draws no
-random number, so the weights are those of a run without it (``tests/test_pretrain.py``).
+the progress bar and ``OUTPUT_DIR/teacher_eval.jsonl`` (one line per measurement, with its step and stage). In
+stage 1 the student is measured, the model the teacher starts from, so the curve shows when stage 1 has taught
+it enough real text to start stage 2. The labels never reach a loss, and measuring draws no random number, so the
+weights are those of a run without it (``tests/test_pretrain.py``).
 """
 
 from __future__ import annotations
@@ -121,7 +123,8 @@ class PretrainArguments:
                 "default: the first real dataset when it carries polygons"})
     eval_split: str = "test"
     eval_steps: int = field(default=50, metadata={
-        "help": "measure the teacher every N steps of stage 2, at its start and at the end (0: never)"})
+        "help": "measure the teacher (in stage 1 the student it starts from) every N steps, at the start of stage 2 "
+                "and at the end (0: never)"})
     eval_images: int = field(default=32, metadata={"help": "the first N images of the evaluation data"})
     eval_long_side: int | None = field(default=None, metadata={
         "help": "test resize: long side (default: the model's processor; on demo data the demo image size)"})
@@ -390,16 +393,17 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     teacher_metrics: dict[str, float] = {}
     eval_report = Report()
 
-    def measure_teacher() -> None:
-        """The teacher's pseudo-labels against the labels of the evaluation images: to the trackers, the bar and
-        OUTPUT_DIR/teacher_eval.jsonl (one line per measurement)."""
+    def measure_teacher(stage: int) -> None:
+        """The teacher's pseudo-labels (in stage 1 the student's) against the labels of the evaluation images: to
+        the trackers, the bar and OUTPUT_DIR/teacher_eval.jsonl (one line per measurement)."""
         teacher_metrics.clear()
-        teacher_metrics.update(evaluate_teacher(teacher, teacher_eval[0], processor, confidence=args.pseudo_confidence,
-                                                accelerator=accelerator, report=eval_report))
+        teacher_metrics.update(evaluate_teacher(teacher if stage == 2 else model, teacher_eval[0], processor,
+                                                confidence=args.pseudo_confidence, accelerator=accelerator,
+                                                report=eval_report))
         if accelerator.is_main_process:
             accelerator.log({f"teacher/{k}": v for k, v in teacher_metrics.items()}, step=state.global_step)
             with open(out / "teacher_eval.jsonl", "a") as f:
-                f.write(json.dumps({"step": state.global_step, **teacher_metrics}) + "\n")
+                f.write(json.dumps({"step": state.global_step, "stage": stage, **teacher_metrics}) + "\n")
         accelerator.print(f"step {state.global_step}: teacher on {teacher_eval[1]}: "
                           + ", ".join(f"{k} {v:.4f}" for k, v in teacher_metrics.items()))
     timer = StepTimer(accelerator.device, args.profile)
@@ -442,10 +446,10 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         elif stage == 2:
             ema_update(teacher, model, args.ema_momentum, accelerator)
         timer.mark("EMA update")
-        if teacher_eval is not None and state.global_step >= args.stage1_steps and (
-                state.global_step == args.stage1_steps or state.global_step % args.eval_steps == 0
-                or state.global_step == args.max_steps):
-            measure_teacher()
+        if teacher_eval is not None and (state.global_step == args.stage1_steps or state.global_step % args.eval_steps == 0
+                                         or state.global_step == args.max_steps):
+            # at step stage1_steps the teacher has just been copied from the student: the start of stage 2
+            measure_teacher(1 if state.global_step < args.stage1_steps else 2)
             timer.last = time.perf_counter()  # measuring is no part of a training step
         profiled_steps += 1
         if args.profile and not warmed_up and state.global_step < args.max_steps:
