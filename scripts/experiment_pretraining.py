@@ -26,7 +26,8 @@ against labeled images, one line per start, mean and standard deviation over see
 teacher's h-mean on the unlabeled real-like images against the pre-training step, the student's in stage 1, so
 synthetic-only pre-training has a curve too). Every run keeps its own
 folder; runs already finished (a ``result.json``) are reused, so an interrupted study continues where it
-stopped, and adding seeds or budgets runs only the new cells (a pre-training finished before the zero-shot
+stopped (an interrupted pre-training from its last checkpoint, taken every eighth of its steps and removed when
+it finishes), and adding seeds or budgets runs only the new cells (a pre-training finished before the zero-shot
 column existed is only evaluated, not run again). ``--jobs`` runs that many at once (one thread each).
 
 The default grid (5 seeds x 5 starts x budgets 8 and 32; 20 pre-trainings of 150 steps, 50 fine-tunings of
@@ -44,6 +45,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -96,6 +98,7 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
 
     torch.set_num_threads(1)
     from freereal_hf.training import FinetuneArguments, PretrainArguments, finetune, pretrain
+    from freereal_hf.training.common import complete_checkpoints
 
     out = Path(root) / run.folder
     finished = out / "result.json"
@@ -107,10 +110,12 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
             record["zero_shot"] = zero_shot(record["final_dir"], settings)
         finished.write_text(json.dumps(record))
         return run, record
-    redo = out.exists()  # an interrupted run of this study: started again
+    # an interrupted run of this study: a pre-training continues from its checkpoint, anything else starts again
+    resume = run.kind == "pretrain" and bool(complete_checkpoints(out))
+    redo = out.exists() and not resume
     out.mkdir(parents=True, exist_ok=True)
     size = settings["image_size"]
-    with open(out / "log.txt", "w") as log:
+    with open(out / "log.txt", "a" if resume else "w") as log:
         os.dup2(log.fileno(), 1)
         os.dup2(log.fileno(), 2)
         if run.kind == "pretrain":
@@ -123,8 +128,11 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
                 synthetic_dataset=f"demo:synthetic:{settings['synthetic_images']}",
                 real_datasets=[f"demo:real-like:{settings['real_images']}:3"], image_size=size,
                 crop_size=settings["crop_size"], ema_momentum=settings["ema_momentum"], report_to="none",
-                save_steps=0, num_workers=0, overwrite_output_dir=redo, eval_steps=max(1, settings["pretrain_steps"] // 5),
+                save_steps=max(1, settings["pretrain_steps"] // 8), save_total_limit=2, resume=resume,
+                num_workers=0, overwrite_output_dir=redo, eval_steps=max(1, settings["pretrain_steps"] // 5),
                 **overrides))
+            # the checkpoints are this study's own, of a run now finished: only its final model is kept
+            shutil.rmtree(out / "checkpoints", ignore_errors=True)
             record = {"final_dir": result["final_dir"], "teacher": result["teacher_metrics"],
                       "zero_shot": zero_shot(result["final_dir"], settings)}
         else:

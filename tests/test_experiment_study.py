@@ -4,8 +4,11 @@ runs, and refuses what it cannot reuse (a tiny grid: 2 seeds, 2 starts, 1 budget
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,8 +25,20 @@ def _study(*args: str) -> subprocess.CompletedProcess:
 
 def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_path):
     out = tmp_path / "study"
+    # killed in the middle of a pre-training, then run again: that run continues from its checkpoint
+    proc = subprocess.Popen([sys.executable, str(SCRIPT), *TINY, "--output-dir", str(out)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)
+    killed = out / "pretrain" / "freereal" / "seed0"
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "checkpoint_1" / "checkpoint_complete").exists():
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.01)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (killed / "result.json").exists()
     done = _study(*TINY, "--output-dir", str(out))
     assert done.returncode == 0, done.stderr[-3000:]
+    assert "resumed from" in (killed / "log.txt").read_text() and not (killed / "checkpoints").exists()
     runs = json.loads((out / "results.json").read_text())
     assert sorted((r["kind"], r["start"], r["seed"]) for r in runs) == sorted(
         [("pretrain", s, seed) for s in ("synthetic", "freereal") for seed in (0, 1)]
@@ -46,7 +61,7 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     assert "teacher's pseudo-labels" in table  # FreeReal measured its teacher against the real labels
     for seed in (0, 1):
         curve = (out / "pretrain" / "freereal" / f"seed{seed}" / "teacher_eval.jsonl").read_text().splitlines()
-        assert json.loads(curve[-1])["step"] == 3
+        assert [json.loads(line)["step"] for line in curve] == [1, 2, 3]  # each step once, the resumed run's too
     assert (out / "study.png").stat().st_size > 1000
     assert (out / "teacher.png").stat().st_size > 1000 and "teacher.png" in done.stdout
 

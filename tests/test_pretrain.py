@@ -19,7 +19,7 @@ from transformers import AutoModel
 
 from freereal_hf.cli.args import parse_dataclass
 from freereal_hf.cli.pretrain import main as pretrain_main
-from freereal_hf.training.pretrain import PretrainArguments, ema_update, real_dataset
+from freereal_hf.training.pretrain import PretrainArguments, ema_update, keep_measurements_until, real_dataset
 
 SMALL = ["--synthetic_dataset", "demo:synthetic:8", "--real_datasets", "demo:real-like:8:1", "--crop_size", "96",
          "--batch_size", "2", "--num_workers", "0", "--report_to", "none", "--ema_momentum", "0.9",
@@ -85,7 +85,8 @@ def _steps(path: Path) -> dict[int, dict]:
 
 
 def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
-    common = SMALL + ["--max_steps", "16", "--stage1_steps", "3", "--save_steps", "2", "--save_total_limit", "3"]
+    common = SMALL + ["--max_steps", "16", "--stage1_steps", "3", "--save_steps", "2", "--save_total_limit", "3",
+                      "--eval_steps", "1", "--eval_images", "2", "--eval_long_side", "64"]
     assert pretrain_main(["--output_dir", str(tmp_path / "whole")] + common) == 0
 
     killed = tmp_path / "killed"
@@ -105,6 +106,20 @@ def test_a_killed_run_resumes_to_the_weights_of_an_uninterrupted_run(tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     whole, resumed = _steps(tmp_path / "whole" / "samples" / "rank_0.jsonl"), _steps(killed / "samples" / "rank_0.jsonl")
     assert whole == resumed and len(whole) == 16  # the same data, in the same order, after resuming
+    # the teacher's window: each step once, as measured without the kill (the steps after the checkpoint again)
+    assert (killed / "teacher_eval.jsonl").read_text() == (tmp_path / "whole" / "teacher_eval.jsonl").read_text()
+
+
+def test_resuming_keeps_the_teacher_measurements_up_to_its_checkpoint(tmp_path):
+    path = tmp_path / "teacher_eval.jsonl"
+    lines = [json.dumps({"step": s, "stage": 2, "hmean": s / 10}) for s in (2, 4, 6)]
+    path.write_text("\n".join(lines) + '\n{"step": 8, "sta')  # a killed run's half-written line
+    keep_measurements_until(path, 4)
+    assert path.read_text() == lines[0] + "\n" + lines[1] + "\n"
+    keep_measurements_until(path, 4)  # nothing to drop: unchanged
+    assert path.read_text() == lines[0] + "\n" + lines[1] + "\n"
+    keep_measurements_until(tmp_path / "missing.jsonl", 4)
+    assert not (tmp_path / "missing.jsonl").exists() and sorted(p.name for p in tmp_path.iterdir()) == [path.name]
 
 
 def test_two_processes_on_cpu_stay_identical_and_share_the_real_data_exactly_once(tmp_path):

@@ -21,7 +21,8 @@ The window into the teacher: when labeled real images exist (``--eval_dataset``,
 carries polygons, as the demo's does), the teacher's pseudo-labels are measured against them every ``eval_steps``,
 at the start of stage 2 and at the end (``evaluation.evaluate_teacher``: h-mean of its detections, pixel
 precision and recall of its confident text pixels, the ignored fraction), to the trackers (``teacher/...``),
-the progress bar and ``OUTPUT_DIR/teacher_eval.jsonl`` (one line per measurement, with its step and stage). In
+the progress bar and ``OUTPUT_DIR/teacher_eval.jsonl`` (one line per measurement, with its step and stage; a
+resumed run first drops the lines of steps after its checkpoint, which it measures again). In
 stage 1 the student is measured, the model the teacher starts from, so the curve shows when stage 1 has taught
 it enough real text to start stage 2. The labels never reach a loss, and measuring draws no random number, so the
 weights are those of a run without it (``tests/test_pretrain.py``).
@@ -33,6 +34,7 @@ import contextlib
 import copy
 import json
 import logging
+import math
 import time
 import zlib
 from dataclasses import asdict, dataclass, field
@@ -317,6 +319,31 @@ class StepTimer:
         return "\n".join(lines)
 
 
+def _step_of(line: str) -> float:
+    """The ``step`` of one JSON line; infinity for a line that is no record (half-written)."""
+    try:
+        return int(json.loads(line)["step"])
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
+def keep_measurements_until(path: Path, step: int) -> None:
+    """Drops the lines of ``path`` (a ``teacher_eval.jsonl``) measured after ``step``, and a line a killed run left
+    half-written, so that a run resumed from the checkpoint of ``step`` writes each later step once. The file is
+    rewritten beside itself and swapped in; a missing file is left missing."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines()
+    kept = [line for line in lines if _step_of(line) <= step]
+    dropped = len(lines) - len(kept)
+    if dropped:
+        logger.warning("--resume: %d line(s) of %s after step %d dropped (measured again from there)", dropped,
+                       path, step)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text("".join(line + "\n" for line in kept))
+        tmp.replace(path)
+
+
 def _digest(module: torch.nn.Module) -> str:
     crc = 0
     for name, tensor in module.state_dict().items():
@@ -372,6 +399,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     accelerator.register_for_checkpointing(scheduler, state, teacher)
     if args.resume:
         resume_latest(accelerator, out, state)
+        if accelerator.is_main_process:
+            keep_measurements_until(out / "teacher_eval.jsonl", state.global_step)
     synthetic_stream = Stream(accelerator, synthetic_loader, synthetic_tf, state, "synthetic")
     real_stream = Stream(accelerator, real_loader, real_tf, state, "real")
 
