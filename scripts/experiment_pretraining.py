@@ -292,7 +292,7 @@ def plot_teacher(starts: list[str], seeds: list[int], root: Path, path: Path, ti
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dbnet_r18", help="preset of the detector (dbnet_r18)")
+    parser.add_argument("--model", default="dbnet_r18", help="preset of the detector, freshly initialised (dbnet_r18)")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--starts", nargs="+", default=list(STARTS), choices=list(STARTS))
     parser.add_argument("--budgets", type=int, nargs="+", default=[8, 32], help="labeled real-like images (8 32)")
@@ -323,6 +323,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--crop-size must be a multiple of 32 and --image-size at least 32")
     if not 0 <= args.ema_momentum < 1:
         parser.error("--ema-momentum must be in [0, 1)")
+    if not args.learning_rate > 0:
+        parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
     if args.stage1_steps is not None and not 0 <= args.stage1_steps <= args.pretrain_steps:
         parser.error(f"--stage1-steps must be in [0, --pretrain-steps], got {args.stage1_steps}")
     if args.pseudo_confidence is not None and not 0.5 <= args.pseudo_confidence < 1:
@@ -344,6 +346,10 @@ def main(argv: list[str] | None = None) -> int:
                          f"another --output-dir")
     elif root.exists() and any(root.iterdir()):
         parser.error(f"--output-dir {root} is not empty and holds no study (study.json); give another folder")
+    from freereal_hf.models import PRESETS  # the last check before writing: this import takes seconds
+
+    if args.model not in PRESETS:
+        parser.error(f"--model must be a detector preset ({', '.join(sorted(PRESETS))}), got {args.model!r}")
     root.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(settings, indent=1))
 

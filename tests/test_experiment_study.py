@@ -86,6 +86,7 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     (["--stage1-steps", "5"], "--stage1-steps must be in [0, --pretrain-steps]"),
     (["--pseudo-confidence", "0.3"], "--pseudo-confidence must be in [0.5, 1)"),
     (["--char-mode", "false"], "other settings (char_mode)"),  # a study.json from before the key: its default
+    (["--learning-rate", "-1"], "--learning-rate must be positive"),  # else found after every pre-training
 ])
 def test_the_study_refuses_what_it_cannot_reuse_or_run(tmp_path, args, message):
     out = tmp_path / "study"
@@ -107,3 +108,9 @@ def test_the_study_refuses_a_folder_that_holds_something_else(tmp_path):
     file = tmp_path / "mine.txt"
     done = _study(*TINY, "--output-dir", str(file))
     assert done.returncode == 2 and "is a file" in done.stderr
+
+
+def test_the_study_refuses_an_unknown_model_before_writing_anything(tmp_path):
+    done = _study(*TINY, "--model", "dbnet_r19", "--output-dir", str(tmp_path / "study"))
+    assert done.returncode == 2 and "--model must be a detector preset (dbnet_r18, " in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "study").exists()
