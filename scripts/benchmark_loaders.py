@@ -80,7 +80,7 @@ def main() -> None:
         parser.error("--images and --repeat at least 1; --size at least 32; --crop a multiple of 32")
     torch.set_num_threads(1)
     cv2.setNumThreads(1)
-    model = load_model(args.model, seed=0)
+    model = load_model(args.model, seed=0, allow_fresh=True)
     augment = AugmentConfig(size=args.crop)
     synthetic = add_glyph_masks(demo_dataset("synthetic", args.images, seed=0, size=(args.size, args.size)))
     real = demo_dataset("real-like", args.images, seed=1, size=(args.size, args.size))

@@ -175,6 +175,31 @@ def test_a_model_missing_weights_is_refused_everywhere(saved_dbnet, tmp_path, ca
     assert "missing weights" in _error(capsys) and not (tmp_path / "out.pth").exists()
 
 
+def test_a_preset_is_refused_where_trained_weights_are_needed(tmp_path, capsys):
+    """A preset name builds random weights: fine where training follows, refused where the model would detect,
+    be scored or be converted (random detections with exit 0 would look like a result)."""
+    from freereal_hf.cli.demo import main as demo_main
+    import cv2
+
+    with pytest.raises(UsageError, match="'dbnet_r18' is a preset"):
+        load_model("dbnet_r18")
+    assert type(load_model("dbnet_r18", allow_fresh=True)).__name__ == "DBNetForTextDetection"
+    image = tmp_path / "x.png"
+    cv2.imwrite(str(image), np.full((64, 64, 3), 200, np.uint8))
+    assert detect_main([str(image), "--model", "dbnet_r18", "--output-dir", str(tmp_path / "det")]) == 2
+    assert "is a preset" in _error(capsys) and not (tmp_path / "det").exists()
+    assert evaluate_main(["--model", "psenet_r50", "--dataset", "demo:synthetic:2", "--report",
+                          str(tmp_path / "report.json")]) == 2
+    assert "is a preset" in _error(capsys) and not (tmp_path / "report.json").exists()
+    for command in ("to-onnx", "to-mmocr"):
+        out = tmp_path / f"out.{'onnx' if command == 'to-onnx' else 'pth'}"
+        assert convert_main([command, "dbnet_r18", str(out)]) != 0
+        assert "is a preset" in _error(capsys) and not out.exists()
+    for args in (["--image", str(image)], ["--fit-steps", "0"]):  # a preset the demo would not fit
+        assert demo_main([*args, "--output-dir", str(tmp_path / "demo")]) == 2
+        assert "is a preset, with random weights" in _error(capsys) and not (tmp_path / "demo").exists()
+
+
 def test_truncated_garbage_foreign_and_missing_models_are_named(saved_dbnet, tmp_path, capsys):
     truncated = tmp_path / "truncated"
     shutil.copytree(saved_dbnet, truncated)

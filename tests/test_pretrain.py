@@ -250,7 +250,7 @@ def test_the_teacher_window_measures_what_it_says():
 
     data = demo_dataset("real-like", 3, seed=2)
     processor = TextDetectionImageProcessor(scale=None, long_side=256)  # the demo's own size
-    model = load_model("dbnet_r18", seed=0).eval()
+    model = load_model("dbnet_r18", seed=0, allow_fresh=True).eval()
 
     class Oracle(torch.nn.Module):  # the model's protocol, with outputs made from the labels of each image
         def __init__(self, blind: bool) -> None:

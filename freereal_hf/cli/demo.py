@@ -2,8 +2,8 @@
 
 With no arguments it builds MMOCR's DBNet-R18 (random weights), fits it for 80 AdamW steps to a
 generated image of three text lines whose boxes it knows, then detects and draws the text: targets,
-loss, training and post-processing end to end, offline, in about a minute on a CPU. Pre-training (the
-package's main job) replaces this demo as README's first command once it lands.
+loss, training and post-processing end to end, offline, in about a minute on a CPU. With ``--image`` (your own
+photo) it needs a trained ``--model``: a preset's random weights are only ever used after fitting them here.
 
 Writes input.png, detections.png (polygons and scores drawn), text_map.png (the text map the outputs imply,
 instances in colours for PANet, unsure pixels hatched) and detections.json
@@ -92,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from .. import PRESETS, TextDetectionImageProcessor
     from ..glyphmix.preview import level_overlays
-    from ..training.common import load_model
+    from ..training.common import UsageError, load_model
     from ..visualize import draw_polygons
 
     if args.image:
@@ -105,11 +105,15 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
             return 1
     else:
         image, boxes = generated_image()
+    steps = args.fit_steps if args.fit_steps is not None else (80 if boxes and args.model in PRESETS else 0)
+    if args.model in PRESETS and not (boxes and steps):
+        raise UsageError(f"--model {args.model} is a preset, with random weights: the demo fits it on its generated "
+                         f"image (no --image, --fit-steps above 0); to detect text in your own image give a trained "
+                         f"model (the folder a run wrote, or a Hub id)")
     torch.manual_seed(0)
-    model = load_model(args.model)
+    model = load_model(args.model, allow_fresh=True)
     processor = TextDetectionImageProcessor.for_config(model.config, args.long_side)
     inputs = processor(image)
-    steps = args.fit_steps if args.fit_steps is not None else (80 if boxes and args.model in PRESETS else 0)
     if steps and boxes:
         losses = fit(model, inputs["pixel_values"], boxes, float(inputs["scale_factors"][0, 0]), steps)
         print(f"fitted {steps} steps on the generated image: loss {losses[0]:.3f} -> {losses[-1]:.3f}")

@@ -54,7 +54,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..glyphmix import GlyphMixConfig, RealViews, SyntheticSample, add_glyph_masks, glyphmix, glyphmix_grid
     from ..training.common import load_model, load_text_dataset
 
-    model = load_model(args.model, seed=args.seed).eval()
+    model = load_model(args.model, seed=args.seed, allow_fresh=True).eval()
     use_labels = args.real_targets == "labels" or (args.real_targets == "auto" and args.model in PRESETS)
     augment = AugmentConfig(size=args.crop_size, scale_range=(0.8, 1.25))
     config = GlyphMixConfig(label_mask=args.label_mask, box_selection=args.box_selection,

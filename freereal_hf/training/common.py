@@ -25,9 +25,10 @@ class UsageError(ValueError):
     The command-line tools print it as one line (``prog: error: ...``) and exit with status 2."""
 
 
-def load_model(name: str, seed: int | None = None) -> torch.nn.Module:
-    """A detector by name: a preset (``dbnet_r18``...) builds fresh weights, anything else is a local folder or
-    a Hub id for ``AutoModel.from_pretrained``.
+def load_model(name: str, seed: int | None = None, allow_fresh: bool = False) -> torch.nn.Module:
+    """A detector by name: a preset (``dbnet_r18``...) builds fresh weights (only with ``allow_fresh``, where
+    training follows: anywhere else random weights would give random detections with no error), anything else is
+    a local folder or a Hub id for ``AutoModel.from_pretrained``.
 
     Loading is strict: a folder that is missing, a file, holds no weights or a garbage config, a model that is
     not a freereal_hf detector, and weights with missing, unexpected or mis-shaped keys (or a truncated file)
@@ -39,6 +40,10 @@ def load_model(name: str, seed: int | None = None) -> torch.nn.Module:
     from ..models import detector_spec
 
     if name in PRESETS:
+        if not allow_fresh:
+            raise UsageError(f"model {name!r} is a preset: it has no trained weights, and random ones would detect "
+                             f"nothing real. Give a trained model: the folder a run wrote (OUTPUT_DIR/final) or a "
+                             f"Hub id")
         if seed is not None:
             torch.manual_seed(seed)
         return AutoModel.from_config(config_from_preset(name))

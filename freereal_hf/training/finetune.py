@@ -93,7 +93,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
                                    gradient_accumulation_steps=args.gradient_accumulation_steps,
                                    report_to=args.report_to, save_total_limit=args.save_total_limit)
     set_seed(args.seed)
-    model = load_model(args.model, seed=args.seed)
+    model = load_model(args.model, seed=args.seed, allow_fresh=True)
     train_raw = load_text_dataset(args.train_dataset, args.train_split, image_size=args.image_size)
     eval_spec = args.eval_dataset or args.train_dataset
     eval_split = args.eval_split if args.eval_dataset else args.train_split

@@ -370,7 +370,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                                    report_to=args.report_to, save_total_limit=args.save_total_limit)
     set_seed(args.seed)
     mix_config = args.glyphmix_config()
-    student = load_model(args.model, seed=args.seed)
+    student = load_model(args.model, seed=args.seed, allow_fresh=True)
     crop = args.crop_size or (args.image_size if uses_demo_data(args) else 640)
     augment = AugmentConfig(size=crop, scale_range=(args.scale_min, args.scale_max),
                             rotate_degrees=args.rotate_degrees, flip_prob=args.flip_prob)
