@@ -54,6 +54,31 @@ def saved_dbnet(tmp_path_factory) -> Path:
 
 # -- output folders -----------------------------------------------------------------------------------------------
 
+def test_evaluate_and_demo_keep_an_earlier_output_unless_told(saved_dbnet, tmp_path, capsys):
+    from freereal_hf.cli.demo import main as demo_main
+
+    report = tmp_path / "report.json"
+    report.write_text("earlier")
+    args = ["--model", str(saved_dbnet), "--dataset", "demo:synthetic:2", "--image-size", "64", "--report", str(report)]
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(args)
+    assert exit_info.value.code == 2 and "exists; pass --overwrite" in capsys.readouterr().err
+    assert report.read_text() == "earlier"
+    assert evaluate_main(args + ["--overwrite"]) == 0
+    assert json.loads(report.read_text())["dataset"] == "demo:synthetic:2" and not list(tmp_path.glob(".*partial"))
+    with pytest.raises(SystemExit) as exit_info:
+        evaluate_main(args[:-1] + [str(tmp_path)])
+    assert exit_info.value.code == 2 and "is a folder" in capsys.readouterr().err
+    used = tmp_path / "demo"
+    used.mkdir()
+    (used / "mine.txt").write_text("keep")
+    for out, message in ((used, "is not empty; pass --overwrite"), (report, "is a file")):
+        with pytest.raises(SystemExit) as exit_info:
+            demo_main(["--output-dir", str(out)])
+        assert exit_info.value.code == 2 and message in capsys.readouterr().err
+    assert (used / "mine.txt").read_text() == "keep"
+
+
 @pytest.mark.parametrize("main", [pretrain_main, finetune_main])
 def test_a_used_output_folder_is_refused_and_kept(main, tmp_path, capsys):
     (tmp_path / "checkpoints" / "checkpoint_2").mkdir(parents=True)
@@ -283,6 +308,13 @@ def test_prepare_never_destroys_the_release_or_a_foreign_folder(tmp_path, capsys
     assert "--overwrite" in _error(capsys) and (foreign / "notes.txt").read_text() == "mine"
     assert prepare_main(["icdar2015", str(release), "--out", str(foreign), "--overwrite"]) == 0
     assert (foreign / "notes.txt").read_text() == "mine" and list((foreign / "data").glob("*.parquet"))
+    # an earlier output: another release's split there is a dataset this run did not write
+    test_release = tmp_path / "test_release"
+    write_release(test_release, 1)
+    before = {p.name: p.read_bytes() for p in (foreign / "data").iterdir()}
+    assert prepare_main(["icdar2015", str(test_release), "--out", str(foreign), "--split", "test"]) == 2
+    assert "holds a dataset freereal-prepare wrote; pass --overwrite" in _error(capsys)
+    assert {p.name: p.read_bytes() for p in (foreign / "data").iterdir()} == before
     (tmp_path / "afile").write_text("x")
     assert prepare_main(["icdar2015", str(release), "--out", str(tmp_path / "afile")]) == 2
     assert "is a file" in _error(capsys)
@@ -362,7 +394,7 @@ def test_a_failing_re_prepare_keeps_the_previous_dataset(tmp_path, monkeypatch, 
 
     monkeypatch.setattr(prepare_module, "_write_shard", explode)
     with pytest.raises(RuntimeError):
-        prepare_main(["icdar2015", str(release), "--out", str(out)])
+        prepare_main(["icdar2015", str(release), "--out", str(out), "--overwrite"])
     assert {p.name: p.read_bytes() for p in (out / "data").iterdir()} == before
     assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
     assert len(load_dataset(str(out), split="train")) == 3

@@ -339,6 +339,16 @@ def test_preview_cli_writes_a_grid(tmp_path, capsys):
     grid = cv2.imread(str(out))
     assert grid is not None and grid.shape[0] > 4 * 128 and grid.shape[1] > 3 * 128
     assert "own labels" in capsys.readouterr().out
+    before = out.read_bytes()
+    with pytest.raises(SystemExit) as exit_info:  # the grid of this run is not replaced silently
+        preview_main(["--num-images", "3", "--crop-size", "128", "--output", str(out)])
+    assert exit_info.value.code == 2 and "exists; pass --overwrite" in capsys.readouterr().err
+    assert out.read_bytes() == before
+    assert preview_main(["--num-images", "2", "--crop-size", "128", "--output", str(out), "--overwrite"]) == 0
+    assert cv2.imread(str(out)).shape != grid.shape and not list(tmp_path.glob(".*partial*"))
+    with pytest.raises(SystemExit) as exit_info:
+        preview_main(["--output", str(tmp_path / "grid.xyz")])
+    assert exit_info.value.code == 2 and "no such image format" in capsys.readouterr().err
 
 
 def test_a_corrupt_real_image_gets_zero_pseudo_weights(dbnet, caplog):

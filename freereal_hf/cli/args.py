@@ -1,8 +1,12 @@
-"""Parsing a training dataclass from the command line or from one YAML/JSON file (HfArgumentParser)."""
+"""What the CLIs share: a training dataclass from the command line or one YAML/JSON file (HfArgumentParser), usage
+errors as one line, and output files that are checked before any work and swapped in when complete."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import sys
+from pathlib import Path
 from typing import Any, Callable
 
 
@@ -43,3 +47,29 @@ def report_errors(prog: str, run: Callable[[], int]) -> int:
     except UsageError as err:
         print(f"{prog}: error: {err}", file=sys.stderr)
         return 2
+
+
+def check_output_file(parser: argparse.ArgumentParser, path: str | os.PathLike, overwrite: bool, flag: str) -> Path:
+    """Before any work: ``path`` (given as ``flag``) may be written. A folder there, or a missing parent folder,
+    is an error; so is an existing file, unless ``overwrite`` (a result of an earlier run is not replaced
+    silently). Exits through ``parser.error``; returns the path."""
+    out = Path(path)
+    if out.is_dir():
+        parser.error(f"{flag} {path} is a folder; give the file to write")
+    if out.exists() and not overwrite:
+        parser.error(f"{flag} {path} exists; pass --overwrite to replace it")
+    if out.parent.exists() and not out.parent.is_dir():
+        parser.error(f"{flag} {path}: {out.parent} is not a folder")
+    return out
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    """Writes ``data`` beside ``path`` and swaps it in (``os.replace``): ``path`` is never left half-written, and
+    an earlier file there stays whole until the new one is."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    try:
+        partial.write_bytes(data)
+        os.replace(partial, path)
+    finally:
+        partial.unlink(missing_ok=True)

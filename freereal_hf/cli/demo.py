@@ -7,16 +7,21 @@ photo) it needs a trained ``--model``: a preset's random weights are only ever u
 
 Writes input.png, detections.png (polygons and scores drawn), text_map.png (the text map the outputs imply,
 instances in colours for PANet, unsure pixels hatched) and detections.json
-(polygons as lists of (x, y) in original pixels, scores) to --output-dir.
+(polygons as lists of (x, y) in original pixels, scores) to --output-dir: a new folder (``--overwrite`` replaces a
+used one), written beside it and swapped in when complete.
 
-  freereal-demo [--model PRESET|DIR|HUB_ID] [--image IMAGE] [--output-dir DIR] [--long-side N] [--fit-steps N]
+  freereal-demo [--model PRESET|DIR|HUB_ID] [--image IMAGE] [--output-dir DIR] [--overwrite] [--long-side N]
+                [--fit-steps N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import cv2
@@ -76,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--model", default="dbnet_r18", help="preset name, local folder or Hub id (dbnet_r18)")
     parser.add_argument("--image", help="image file (default: a generated image of text)")
     parser.add_argument("--output-dir", default="outputs/demo", help="where to write (outputs/demo)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an --output-dir that is not empty")
     parser.add_argument("--long-side", type=int, default=480, help="resize the long side to this (480)")
     parser.add_argument("--fit-steps", type=int, default=None,
                         help="on the generated image, first fit the model to its known text for this many steps "
@@ -83,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.long_side < 32 or (args.fit_steps is not None and args.fit_steps < 0):
         parser.error(f"--long-side must be at least 32 and --fit-steps 0 or more, got {args.long_side}, {args.fit_steps}")
+    out = Path(args.output_dir)
+    if out.exists() and not out.is_dir():
+        parser.error(f"--output-dir {out} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+        parser.error(f"--output-dir {out} is not empty; pass --overwrite to replace it")
 
     from .args import report_errors
 
@@ -122,18 +133,25 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         outputs = model(inputs["pixel_values"])
     result = model.post_process(outputs, inputs["scale_factors"].tolist())[0]
     out = Path(args.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out / "input.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
-    drawn = draw_polygons(image, result["polygons"], result["scores"])
-    cv2.imwrite(str(out / "detections.png"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
-    spec = model.target_spec
-    implied = model.pseudo_targets(outputs)
-    view = to_input_view(image, inputs)
-    text_map = np.concatenate([drawn[0] for _, drawn in level_overlays(view[None], implied, spec)], axis=1)
-    cv2.imwrite(str(out / "text_map.png"), cv2.cvtColor(text_map, cv2.COLOR_RGB2BGR))
-    (out / "detections.json").write_text(json.dumps(
-        {"model": args.model, "polygons": [p.tolist() for p in result["polygons"]], "scores": result["scores"]},
-        indent=1))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))  # swapped in when complete
+    try:
+        cv2.imwrite(str(staging / "input.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        drawn = draw_polygons(image, result["polygons"], result["scores"])
+        cv2.imwrite(str(staging / "detections.png"), cv2.cvtColor(drawn, cv2.COLOR_RGB2BGR))
+        spec = model.target_spec
+        implied = model.pseudo_targets(outputs)
+        view = to_input_view(image, inputs)
+        text_map = np.concatenate([drawn[0] for _, drawn in level_overlays(view[None], implied, spec)], axis=1)
+        cv2.imwrite(str(staging / "text_map.png"), cv2.cvtColor(text_map, cv2.COLOR_RGB2BGR))
+        (staging / "detections.json").write_text(json.dumps(
+            {"model": args.model, "polygons": [p.tolist() for p in result["polygons"]], "scores": result["scores"]},
+            indent=1))
+        if out.exists():  # --overwrite (checked before any work): the old folder goes only now
+            shutil.rmtree(out)
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     print(f"{len(result['polygons'])} text regions; wrote {out}/detections.png, detections.json, text_map.png")
     return 0
 

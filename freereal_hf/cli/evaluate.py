@@ -26,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--image-size", type=int, default=256, help="side of generated demo images (256)")
     parser.add_argument("--report", default="outputs/evaluate/report.json", help="per-image report (JSON)")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --report file")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error(f"--batch-size must be at least 1, got {args.batch_size}")
@@ -33,10 +34,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--image-size must be at least 32, got {args.image_size}")
     if args.long_side is not None and args.long_side < 32:
         parser.error(f"--long-side must be at least 32, got {args.long_side}")
-    if Path(args.report).is_dir():
-        parser.error(f"--report {args.report} is a folder; give a .json file path")
+    from .args import check_output_file, report_errors
 
-    from .args import report_errors
+    check_output_file(parser, args.report, args.overwrite, "--report")
 
     return report_errors("freereal-evaluate", lambda: _run(args))
 
@@ -46,6 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..image_processing import TextDetectionImageProcessor
     from ..training.common import load_model, load_text_dataset, parse_demo_spec
     from ..training.evaluation import evaluate_detector
+    from .args import replace_file
 
     model = load_model(args.model).eval()
     processor = TextDetectionImageProcessor.for_config(model.config, args.long_side)
@@ -63,9 +64,9 @@ def _run(args: argparse.Namespace) -> int:
     if problems.counts:
         print(problems.summary())
     path = Path(args.report)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"model": args.model, "dataset": args.dataset, "split": split, "metrics": m,
-                                "per_image": sorted(result.per_image, key=lambda r: (r["hmean"] != r["hmean"], r["hmean"]))}, indent=1))
+    per_image = sorted(result.per_image, key=lambda r: (r["hmean"] != r["hmean"], r["hmean"]))
+    replace_file(path, json.dumps({"model": args.model, "dataset": args.dataset, "split": split, "metrics": m,
+                                   "per_image": per_image}, indent=1).encode())
     print(f"per-image report: {path}")
     return 0
 

@@ -34,13 +34,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-char-mode", action="store_true", help="synthetic targets from word polygons")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--output", default="outputs/glyphmix_preview.png")
+    parser.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     args = parser.parse_args(argv)
     if args.num_images < 1 or args.crop_size < 32 or args.crop_size % 32:
         parser.error(f"--num-images must be at least 1 and --crop-size a positive multiple of 32, got "
                      f"{args.num_images}, {args.crop_size}")
 
-    from .args import report_errors
+    from .args import check_output_file, report_errors
 
+    check_output_file(parser, args.output, args.overwrite, "--output")
+    import cv2
+
+    if not cv2.haveImageWriter(args.output):
+        parser.error(f"--output {args.output}: OpenCV writes no such image format; give a .png or .jpg path")
     return report_errors("freereal-glyphmix-preview", lambda: _run(args, parser))
 
 
@@ -53,6 +59,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..data.transforms import AugmentConfig, training_view
     from ..glyphmix import GlyphMixConfig, RealViews, SyntheticSample, add_glyph_masks, glyphmix, glyphmix_grid
     from ..training.common import load_model, load_text_dataset
+    from .args import replace_file
 
     model = load_model(args.model, seed=args.seed, allow_fresh=True).eval()
     use_labels = args.real_targets == "labels" or (args.real_targets == "auto" and args.model in PRESETS)
@@ -83,8 +90,10 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     grid = glyphmix_grid(rea["strong_pixel_values"], syn["pixel_values"], mix.images, mix.targets, model.target_spec,
                          syn["glyph_mask"], max_images=n)
     out = Path(args.output)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(out), cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    ok, encoded = cv2.imencode(out.suffix, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
+    if not ok:
+        raise RuntimeError(f"OpenCV could not encode the grid as {out.suffix}")
+    replace_file(out, encoded.tobytes())
     print(f"wrote {out} ({grid.shape[1]} x {grid.shape[0]})")
     return 0
 

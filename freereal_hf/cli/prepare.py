@@ -31,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--push-to-hub", metavar="ORG/NAME", help="upload the folder as this dataset repo")
     parser.add_argument("--dry-run", action="store_true", help="with --push-to-hub: list the upload, send nothing")
     parser.add_argument("--overwrite", action="store_true",
-                        help="replace data/ and README.md of a non-empty --out that freereal-prepare did not write")
+                        help="replace data/ and README.md of a non-empty --out (an earlier output included)")
     parser.add_argument("--num-proc", type=int, default=1, help="processes that each read, check and write whole "
                         "shards (the output is byte-identical for any number; more processes than shards do not help)")
     args = parser.parse_args(argv)

@@ -197,8 +197,10 @@ def is_prepared_folder(folder: Path) -> bool:
 
 
 def check_output_folder(src: str | Path, out: str | Path, overwrite: bool = False) -> None:
-    """Refuses an ``out`` that is a file, that holds or lies inside ``src``, or that is a non-empty folder not
-    written by ``prepare`` (unless ``overwrite``). Raises ``ValueError`` naming the path."""
+    """Refuses an ``out`` that is a file, that holds or lies inside ``src``, or that is a non-empty folder (unless
+    ``overwrite``), an earlier ``prepare`` output included: replacing its ``data/`` would delete a dataset this run
+    did not write, e.g. the train split of a run that prepared another release into the same folder. Raises
+    ``ValueError`` naming the path."""
     src_path, out_path = Path(src).resolve(), Path(out).resolve()
     if out_path.exists() and not out_path.is_dir():
         raise ValueError(f"--out {out} is a file; give a folder")
@@ -207,9 +209,11 @@ def check_output_folder(src: str | Path, out: str | Path, overwrite: bool = Fals
                          f"another folder")
     if src_path in out_path.parents:
         raise ValueError(f"--out {out} lies inside the release {src}; choose a folder outside it")
-    if out_path.is_dir() and any(out_path.iterdir()) and not overwrite and not is_prepared_folder(out_path):
-        raise ValueError(f"--out {out} is not empty and was not written by freereal-prepare; pass --overwrite to "
-                         f"replace its data/ and README.md")
+    if out_path.is_dir() and any(out_path.iterdir()) and not overwrite:
+        held = ("holds a dataset freereal-prepare wrote" if is_prepared_folder(out_path) else
+                "is not empty and was not written by freereal-prepare")
+        raise ValueError(f"--out {out} {held}; pass --overwrite to replace its data/ and README.md, or give "
+                         f"another folder")
 
 
 def prepare(format_name: str, src: str | Path, out: str | Path, *, name: str | None = None,
@@ -220,7 +224,7 @@ def prepare(format_name: str, src: str | Path, out: str | Path, *, name: str | N
 
     Everything is written into a staging folder beside ``out`` and swapped in (``data/`` and ``README.md``) only
     when complete: a run that fails halfway leaves a previous output as it was. ``out`` may not hold or lie
-    inside ``src``, and a non-empty ``out`` that ``prepare`` did not write is refused unless ``overwrite``.
+    inside ``src``, and a non-empty ``out`` is refused unless ``overwrite``.
     ``split`` forces every image into one split (default: from folder names, see ``formats``). Each split is
     cut into shards of about ``max_shard_bytes`` of image files (:func:`plan_shards`), and ``num_proc``
     processes write them, a shard each at a time (:func:`write_shards`): the output is byte-identical for any
