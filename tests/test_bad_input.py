@@ -79,6 +79,28 @@ def test_evaluate_and_demo_keep_an_earlier_output_unless_told(saved_dbnet, tmp_p
     assert (used / "mine.txt").read_text() == "keep"
 
 
+def test_convert_keeps_an_earlier_output_unless_told(saved_dbnet, tmp_path, capsys):
+    ckpt = tmp_path / "ours.pth"
+    ckpt.write_bytes(b"earlier")
+    with pytest.raises(SystemExit) as exit_info:
+        convert_main(["to-mmocr", str(saved_dbnet), str(ckpt)])
+    assert exit_info.value.code == 2 and "exists; pass --overwrite" in capsys.readouterr().err
+    assert ckpt.read_bytes() == b"earlier"
+    assert convert_main(["to-mmocr", str(saved_dbnet), str(ckpt), "--overwrite"]) == 0
+    assert ckpt.stat().st_size > 1000 and not list(tmp_path.glob(".*partial*"))
+    used = tmp_path / "hf"
+    used.mkdir()
+    (used / "mine.txt").write_text("keep")
+    with pytest.raises(SystemExit) as exit_info:
+        convert_main(["to-hf", str(ckpt), str(used), "--model", "dbnet_r18"])
+    assert exit_info.value.code == 2 and "is not empty; pass --overwrite" in capsys.readouterr().err
+    assert sorted(p.name for p in used.iterdir()) == ["mine.txt"]
+    assert convert_main(["to-hf", str(ckpt), str(used), "--model", "dbnet_r18", "--overwrite"]) == 0
+    assert (used / "mine.txt").read_text() == "keep" and (used / "model.safetensors").is_file()
+    assert load_file(used / "model.safetensors").keys() == load_file(saved_dbnet / "model.safetensors").keys()
+    assert not [p for p in tmp_path.iterdir() if ".partial" in p.name]
+
+
 @pytest.mark.parametrize("main", [pretrain_main, finetune_main])
 def test_a_used_output_folder_is_refused_and_kept(main, tmp_path, capsys):
     (tmp_path / "checkpoints" / "checkpoint_2").mkdir(parents=True)

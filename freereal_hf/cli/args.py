@@ -1,5 +1,5 @@
 """What the CLIs share: a training dataclass from the command line or one YAML/JSON file (HfArgumentParser), usage
-errors as one line, and output files that are checked before any work and swapped in when complete."""
+errors as one line, and the check of an output file before any work."""
 
 from __future__ import annotations
 
@@ -50,9 +50,10 @@ def report_errors(prog: str, run: Callable[[], int]) -> int:
 
 
 def check_output_file(parser: argparse.ArgumentParser, path: str | os.PathLike, overwrite: bool, flag: str) -> Path:
-    """Before any work: ``path`` (given as ``flag``) may be written. A folder there, or a missing parent folder,
+    """Before any work: ``path`` (given as ``flag``) may be written. A folder there, or a parent that is a file,
     is an error; so is an existing file, unless ``overwrite`` (a result of an earlier run is not replaced
-    silently). Exits through ``parser.error``; returns the path."""
+    silently). Missing parent folders are fine (they are created). Exits through ``parser.error``; returns the
+    path."""
     out = Path(path)
     if out.is_dir():
         parser.error(f"{flag} {path} is a folder; give the file to write")
@@ -62,14 +63,3 @@ def check_output_file(parser: argparse.ArgumentParser, path: str | os.PathLike, 
         parser.error(f"{flag} {path}: {out.parent} is not a folder")
     return out
 
-
-def replace_file(path: Path, data: bytes) -> None:
-    """Writes ``data`` beside ``path`` and swaps it in (``os.replace``): ``path`` is never left half-written, and
-    an earlier file there stays whole until the new one is."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.partial")
-    try:
-        partial.write_bytes(data)
-        os.replace(partial, path)
-    finally:
-        partial.unlink(missing_ok=True)

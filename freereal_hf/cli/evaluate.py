@@ -46,7 +46,7 @@ def _run(args: argparse.Namespace) -> int:
     from ..image_processing import TextDetectionImageProcessor
     from ..training.common import load_model, load_text_dataset, parse_demo_spec
     from ..training.evaluation import evaluate_detector
-    from .args import replace_file
+    from ..outputs import write_then_swap
 
     model = load_model(args.model).eval()
     processor = TextDetectionImageProcessor.for_config(model.config, args.long_side)
@@ -65,8 +65,9 @@ def _run(args: argparse.Namespace) -> int:
         print(problems.summary())
     path = Path(args.report)
     per_image = sorted(result.per_image, key=lambda r: (r["hmean"] != r["hmean"], r["hmean"]))
-    replace_file(path, json.dumps({"model": args.model, "dataset": args.dataset, "split": split, "metrics": m,
-                                   "per_image": per_image}, indent=1).encode())
+    text = json.dumps({"model": args.model, "dataset": args.dataset, "split": split, "metrics": m,
+                       "per_image": per_image}, indent=1)
+    write_then_swap(path, lambda partial: partial.write_text(text))
     print(f"per-image report: {path}")
     return 0
 

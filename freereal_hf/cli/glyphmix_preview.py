@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from ..data.transforms import AugmentConfig, training_view
     from ..glyphmix import GlyphMixConfig, RealViews, SyntheticSample, add_glyph_masks, glyphmix, glyphmix_grid
     from ..training.common import load_model, load_text_dataset
-    from .args import replace_file
+    from ..outputs import write_then_swap
 
     model = load_model(args.model, seed=args.seed, allow_fresh=True).eval()
     use_labels = args.real_targets == "labels" or (args.real_targets == "auto" and args.model in PRESETS)
@@ -93,7 +93,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     ok, encoded = cv2.imencode(out.suffix, cv2.cvtColor(grid, cv2.COLOR_RGB2BGR))
     if not ok:
         raise RuntimeError(f"OpenCV could not encode the grid as {out.suffix}")
-    replace_file(out, encoded.tobytes())
+    write_then_swap(out, lambda partial: partial.write_bytes(encoded.tobytes()))
     print(f"wrote {out} ({grid.shape[1]} x {grid.shape[0]})")
     return 0
 

@@ -1,7 +1,7 @@
 """``freereal-convert``: weights between freereal_hf and MMOCR 1.x, and ONNX export.
 
-  freereal-convert to-hf MMOCR_CKPT OUT_DIR --model PRESET
-  freereal-convert to-mmocr MODEL_DIR_OR_ID OUT.pth
+  freereal-convert to-hf MMOCR_CKPT OUT_DIR --model PRESET [--overwrite]
+  freereal-convert to-mmocr MODEL_DIR_OR_ID OUT.pth [--overwrite]
   freereal-convert to-onnx MODEL_DIR_OR_ID OUT.onnx [--opset 19] [--overwrite]
 
 to-onnx writes a graph with dynamic batch, height and width (multiples of 32), checked with ONNX Runtime
@@ -25,9 +25,11 @@ def main(argv: list[str] | None = None) -> int:
     to_hf.add_argument("checkpoint", help="MMOCR 1.x checkpoint (.pth)")
     to_hf.add_argument("output_dir", help="folder to write (config.json, model.safetensors, preprocessor_config.json)")
     to_hf.add_argument("--model", required=True, choices=sorted(PRESETS), help="the MMOCR variant of the checkpoint")
+    to_hf.add_argument("--overwrite", action="store_true", help="write into an output folder that is not empty")
     to_mm = sub.add_parser("to-mmocr", help="save_pretrained folder or Hub id -> MMOCR checkpoint")
     to_mm.add_argument("model", help="local folder or Hub id (the model kind is read from its config)")
     to_mm.add_argument("output", help="MMOCR checkpoint file to write (.pth)")
+    to_mm.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     to_onnx = sub.add_parser("to-onnx", help="save_pretrained folder or Hub id -> ONNX graph")
     to_onnx.add_argument("model", help="local folder or Hub id")
     to_onnx.add_argument("output", help="the .onnx file to write")
@@ -38,6 +40,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "to-onnx":
         return _to_onnx(parser, args)
 
+    from pathlib import Path
+
+    from ..cli.args import check_output_file
+
+    if args.command == "to-hf":
+        out = Path(args.output_dir)
+        if out.exists() and not out.is_dir():
+            parser.error(f"{out} is a file; give the folder to write")
+        if out.is_dir() and any(out.iterdir()) and not args.overwrite:
+            parser.error(f"{out} is not empty; pass --overwrite to write into it")
+    else:
+        check_output_file(parser, args.output, args.overwrite, "OUT.pth")
     from .mmocr import CheckpointMismatchError, hf_to_mmocr, mmocr_to_hf
 
     try:

@@ -8,12 +8,15 @@ are read with ``torch.load(weights_only=True)``: nothing but tensors and plain t
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import torch
 
 from ..models import TextDetectionPreTrainedModel, config_from_preset, detector_spec
+from ..outputs import write_then_swap
 
 # MMOCR keeps these outside the detector's own weights; they are never part of ours.
 _IGNORED_PREFIXES = ("data_preprocessor.",)
@@ -51,7 +54,8 @@ def check_state_dict(expected: dict[str, torch.Tensor], given: dict[str, torch.T
 def mmocr_to_hf(checkpoint: str | os.PathLike, preset: str, output_dir: str | os.PathLike | None = None
                 ) -> TextDetectionPreTrainedModel:
     """Builds the ``preset`` model (e.g. ``"dbnet_r18"``) from an MMOCR checkpoint; saves it when
-    ``output_dir`` is given (``save_pretrained`` + the matching image-processor config)."""
+    ``output_dir`` is given (``save_pretrained`` + the matching image-processor config, written in a folder
+    beside it and moved in file by file when complete: other files there are left alone)."""
     from transformers import AutoModel
 
     config = config_from_preset(preset)
@@ -63,8 +67,16 @@ def mmocr_to_hf(checkpoint: str | os.PathLike, preset: str, output_dir: str | os
     if output_dir is not None:
         from ..image_processing import TextDetectionImageProcessor
 
-        model.save_pretrained(output_dir)
-        TextDetectionImageProcessor.for_config(config).save_pretrained(output_dir)
+        out = Path(output_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
+        try:
+            model.save_pretrained(staging)
+            TextDetectionImageProcessor.for_config(config).save_pretrained(staging)
+            for written in staging.iterdir():
+                os.replace(written, out / written.name)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return model
 
 
@@ -83,7 +95,6 @@ def hf_to_mmocr(model: TextDetectionPreTrainedModel | str | os.PathLike, output_
         "converted_from": "freereal_hf",
         "source": str(getattr(model.config, "_name_or_path", "")),
     }
-    output_path = Path(output_path)
-    output_path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save({"meta": meta, "state_dict": state}, output_path, _use_new_zipfile_serialization=False)
-    return output_path
+    checkpoint = {"meta": meta, "state_dict": state}
+    return write_then_swap(output_path, lambda partial: torch.save(checkpoint, partial,
+                                                                   _use_new_zipfile_serialization=False))
