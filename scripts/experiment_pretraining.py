@@ -350,6 +350,13 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.model not in PRESETS:
         parser.error(f"--model must be a detector preset ({', '.join(sorted(PRESETS))}), got {args.model!r}")
+    from freereal_hf.data.demo import demo_records
+
+    for seed in seeds:  # the budgets of a seed are nested: its smallest set has text, or no fine-tuning can learn
+        images = demo_records("real-like", budgets[0], seed=100 + seed, size=(args.image_size, args.image_size))
+        if not any(len(r["polygons"]) for r in images):
+            parser.error(f"seed {seed}: its {budgets[0]} labeled real-like images at {args.image_size} px hold no "
+                         f"text (tiny images fit few words); give a larger smallest budget or --image-size")
     root.mkdir(parents=True, exist_ok=True)
     saved.write_text(json.dumps(settings, indent=1))
 

@@ -123,6 +123,11 @@ def test_a_used_output_folder_is_refused_and_kept(main, tmp_path, capsys):
     (["--eval_images", "0"], "--eval_images must be at least 1"),
     (["--eval_steps", "-1"], "--eval_steps must be 0 or more"),
     (["--eval_long_side", "16"], "--eval_long_side must be at least 32"),
+    # would train with exit 0 and teach nothing: no stage 2, every pseudo-label ignored, a diverging teacher
+    (["--max_steps", "4", "--stage1_steps", "5"], "--stage1_steps must be in [0, --max_steps = 4]"),
+    (["--pseudo_confidence", "1.5"], "--pseudo_confidence must be in [0.5, 1)"),
+    (["--ema_momentum", "1.5"], "--ema_momentum must be in [0, 1]"),
+    (["--min_area", "0"], "GlyphMix: need 0 < min_area <= max_area <= 1"),
 ])
 def test_bad_numbers_fail_before_any_work(flags, expected, tmp_path, capsys):
     assert pretrain_main(["--output_dir", str(tmp_path / "out"), *flags]) == 2
@@ -168,6 +173,24 @@ def test_synthetic_data_without_character_boxes_is_refused(tmp_path, capsys):
     message = _error(capsys)
     assert "nochars" in message and "character boxes" in message
     assert not (tmp_path / "out" / "final").exists()
+
+
+def test_fine_tuning_on_data_without_labels_or_too_few_images_is_refused(tmp_path, capsys):
+    from freereal_hf.data.demo import demo_dataset
+    from freereal_hf.data.schema import LABEL_COLUMNS
+
+    ds = demo_dataset("real-like", 4, seed=1).map(lambda r: dict.fromkeys(LABEL_COLUMNS, []))
+    (tmp_path / "unlabeled" / "data").mkdir(parents=True)
+    ds.to_parquet(str(tmp_path / "unlabeled" / "data" / "train-00000-of-00001.parquet"))
+    common = ["--model", "dbnet_r18", "--max_steps", "2", "--crop_size", "64", "--num_workers", "0",
+              "--report_to", "none", "--eval_steps", "0", "--save_steps", "0"]
+    assert finetune_main(["--output_dir", str(tmp_path / "out"), "--train_dataset", str(tmp_path / "unlabeled"),
+                          "--train_split", "train", *common]) == 2
+    assert "training dataset" in (message := _error(capsys)) and "no word polygons" in message
+    assert finetune_main(["--output_dir", str(tmp_path / "out2"), "--train_dataset", "demo:synthetic:3",
+                          "--batch_size", "4", *common]) == 2  # fewer images than one batch
+    assert "gives 0 batches of 4" in _error(capsys)
+    assert not (tmp_path / "out" / "final").exists() and not (tmp_path / "out2" / "final").exists()
 
 
 def test_a_teacher_evaluation_set_without_labels_is_refused_before_the_first_step(tmp_path, capsys):

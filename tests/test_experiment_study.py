@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "experiment_pretraining.py"
-TINY = ["--seeds", "0", "1", "--starts", "synthetic", "freereal", "--budgets", "2", "--pretrain-steps", "3",
+TINY = ["--seeds", "0", "1", "--starts", "synthetic", "freereal", "--budgets", "4", "--pretrain-steps", "3",
         "--finetune-steps", "2", "--image-size", "64", "--crop-size", "64", "--eval-images", "2",
         "--synthetic-images", "4", "--real-images", "4", "--jobs", "2"]
 
@@ -110,7 +110,10 @@ def test_the_study_refuses_a_folder_that_holds_something_else(tmp_path):
     assert done.returncode == 2 and "is a file" in done.stderr
 
 
-def test_the_study_refuses_an_unknown_model_before_writing_anything(tmp_path):
+def test_the_study_refuses_an_unknown_model_or_text_free_labeled_images_before_writing_anything(tmp_path):
     done = _study(*TINY, "--model", "dbnet_r19", "--output-dir", str(tmp_path / "study"))
     assert done.returncode == 2 and "--model must be a detector preset (dbnet_r18, " in done.stderr, done.stderr[-2000:]
+    # seed 0's first two labeled real-like images at 64 px hold no word: fine-tuning would fail after pre-training
+    done = _study(*TINY, "--budgets", "2", "--output-dir", str(tmp_path / "study"))
+    assert done.returncode == 2 and "seed 0: its 2 labeled real-like images at 64 px hold no text" in done.stderr
     assert not (tmp_path / "study").exists()

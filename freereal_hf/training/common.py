@@ -112,6 +112,22 @@ def check_arguments(args: Any) -> None:
     prepare_output_dir(args.output_dir, args.resume, args.overwrite_output_dir)
 
 
+def require_labels(dataset: Any, column: str, name: str, role: str, probe: int = 64) -> None:
+    """Refuses a dataset that cannot teach: ``column`` (``polygons``, or ``char_polygons`` for character
+    targets) missing, or empty in each of its first ``probe`` records. Raises ``UsageError`` naming the dataset
+    and its ``role`` ("synthetic dataset", "training dataset"); training on it would learn that there is no text."""
+    from itertools import islice
+
+    names = dataset.column_names or []
+    what = "character boxes (char_polygons; needed with --char_mode true)" if column == "char_polygons" else \
+        "word polygons (polygons)"
+    if column not in names:
+        raise UsageError(f"{role} {name!r} has no {what}; its columns are {names}")
+    rows = islice(dataset.select_columns([column]), probe)
+    if not any(len(r[column] or []) for r in rows):
+        raise UsageError(f"{role} {name!r} has no {what} in its first {probe} records")
+
+
 def prepare_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> None:
     """Checks ``output_dir`` before the first step, like the Trainer's ``overwrite_output_dir``: it must be a
     writable folder; one that already holds a run (``checkpoints/`` or ``final/``) is refused unless ``resume``
@@ -403,6 +419,6 @@ def save_final(model: torch.nn.Module, output_dir: str | Path, *, job: str, data
     return final
 
 
-__all__ = ["UsageError", "check_arguments", "prepare_output_dir", "load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
+__all__ = ["UsageError", "check_arguments", "require_labels", "prepare_output_dir", "load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
            "TrainState", "backward_and_step", "tensorboard_writer", "make_accelerator", "make_loader", "latest_checkpoint", "save_checkpoint",
            "resume_latest", "save_final"]

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .common import (check_arguments, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
+from .common import (UsageError, check_arguments, require_labels, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
                      make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
                      warmup_poly_schedule)
 
@@ -95,6 +95,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     set_seed(args.seed)
     model = load_model(args.model, seed=args.seed, allow_fresh=True)
     train_raw = load_text_dataset(args.train_dataset, args.train_split, image_size=args.image_size)
+    require_labels(train_raw, "polygons", args.train_dataset, "training dataset")
     eval_spec = args.eval_dataset or args.train_dataset
     eval_split = args.eval_split if args.eval_dataset else args.train_split
     eval_set = load_text_dataset(eval_spec, eval_split, image_size=args.image_size)
@@ -117,7 +118,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
 
     steps_per_epoch = len(loader) // args.gradient_accumulation_steps
     if steps_per_epoch == 0:
-        raise ValueError(f"the training set gives {len(loader)} batches of {args.batch_size} per process: fewer "
+        raise UsageError(f"the training set gives {len(loader)} batches of {args.batch_size} per process: fewer "
                          f"than one optimiser step; lower --batch_size or --gradient_accumulation_steps")
     metrics: dict[str, float] = {}
 

@@ -48,7 +48,7 @@ from tqdm.auto import tqdm
 from ..data.records import Report
 from ..glyphmix.mixing import GlyphMixConfig, MixResult, glyphmix
 from ..models.base import MapKind
-from .common import (UsageError, check_arguments, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
+from .common import (UsageError, check_arguments, require_labels, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
                      make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
                      warmup_poly_schedule)
 
@@ -151,22 +151,22 @@ class PretrainArguments:
                               box_selection=self.box_selection, label_mask=self.label_mask, char_mode=self.char_mode)
 
 
-def require_labels(dataset: Any, column: str, name: str, probe: int = 64) -> None:
-    """Refuses synthetic data that cannot teach: ``column`` (``char_polygons`` with ``char_mode``, else
-    ``polygons``) missing, or empty in each of its first ``probe`` records. Raises ``UsageError`` naming the
-    dataset; GlyphMix would otherwise label every synthetic text as background."""
-    from itertools import islice
-
-    from .common import UsageError
-
-    names = dataset.column_names or []
-    what = "character boxes (char_polygons; needed with --char_mode true)" if column == "char_polygons" else \
-        "word polygons (polygons; needed with --char_mode false)"
-    if column not in names:
-        raise UsageError(f"synthetic dataset {name!r} has no {what}; its columns are {names}")
-    rows = islice(dataset.select_columns([column]), probe)
-    if not any(len(r[column] or []) for r in rows):
-        raise UsageError(f"synthetic dataset {name!r} has no {what} in its first {probe} records")
+def check_pretrain_arguments(args: PretrainArguments) -> GlyphMixConfig:
+    """Pre-training's own checks, before any work (``check_arguments`` has the shared ones); returns the GlyphMix
+    configuration. Values that would train without error and teach nothing are refused: a stage 1 longer than the
+    run (no stage 2), a confidence no pixel can reach (every pseudo-label ignored), an EMA momentum outside [0, 1]
+    (a teacher that diverges)."""
+    if not 0 <= args.stage1_steps <= args.max_steps:
+        raise UsageError(f"--stage1_steps must be in [0, --max_steps = {args.max_steps}], got {args.stage1_steps}")
+    if args.pseudo_confidence is not None and not 0.5 <= args.pseudo_confidence < 1:
+        raise UsageError(f"--pseudo_confidence must be in [0.5, 1) (a teacher pixel's confidence max(p, 1 - p) is "
+                         f"at least 0.5 and below 1), got {args.pseudo_confidence}")
+    if not 0 <= args.ema_momentum <= 1:
+        raise UsageError(f"--ema_momentum must be in [0, 1], got {args.ema_momentum}")
+    try:
+        return args.glyphmix_config()
+    except ValueError as err:
+        raise UsageError(f"GlyphMix: {err}") from None
 
 
 def uses_demo_data(args: PretrainArguments) -> bool:
@@ -365,11 +365,11 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
 
     out = Path(args.output_dir)
     check_arguments(args)  # before any work: bad arguments and a used or unusable output folder
+    mix_config = check_pretrain_arguments(args)
     accelerator = make_accelerator(out, mixed_precision=args.mixed_precision,
                                    gradient_accumulation_steps=args.gradient_accumulation_steps,
                                    report_to=args.report_to, save_total_limit=args.save_total_limit)
     set_seed(args.seed)
-    mix_config = args.glyphmix_config()
     student = load_model(args.model, seed=args.seed, allow_fresh=True)
     crop = args.crop_size or (args.image_size if uses_demo_data(args) else 640)
     augment = AugmentConfig(size=crop, scale_range=(args.scale_min, args.scale_max),
@@ -378,7 +378,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     with accelerator.main_process_first():  # the glyph-mask map runs once; the other processes read its cache
         synthetic_raw = load_text_dataset(args.synthetic_dataset, args.synthetic_split, streaming=args.streaming,
                                           image_size=args.image_size)
-        require_labels(synthetic_raw, "char_polygons" if mix_config.char_mode else "polygons", args.synthetic_dataset)
+        require_labels(synthetic_raw, "char_polygons" if mix_config.char_mode else "polygons", args.synthetic_dataset,
+                       "synthetic dataset")
         synthetic_raw = add_glyph_masks(synthetic_raw, num_proc=args.preprocessing_num_workers)
         real_raw = real_dataset(args)
         teacher_eval = teacher_eval_set(args)
