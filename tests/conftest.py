@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 
 import numpy as np
 import pytest
@@ -26,6 +27,16 @@ def mmocr(tmp_path_factory):
         return MMOCR(tmp_path_factory.mktemp("mmocr"))
     except ReferenceUnavailable as err:
         pytest.skip(f"MMOCR reference unavailable: {err}")
+
+
+@pytest.fixture(scope="module")
+def module_tmp_path(tmp_path_factory, request):
+    """A folder for one test module's shared files (saved models, trained runs), removed when the module's tests
+    are done: pytest keeps ``tmp_path_factory`` folders to the end of the session, and the suite's models add up
+    to gigabytes."""
+    path = tmp_path_factory.mktemp(request.module.__name__.rsplit(".", 1)[-1])
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -45,8 +45,8 @@ def _error(capsys) -> str:
 
 
 @pytest.fixture(scope="module")
-def saved_dbnet(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("model") / "dbnet"
+def saved_dbnet(module_tmp_path) -> Path:
+    out = module_tmp_path / "dbnet"
     torch.manual_seed(0)
     DBNetForTextDetection(config_from_preset("dbnet_r18")).save_pretrained(out)
     return out

@@ -18,10 +18,10 @@ from freereal_hf.convert.cli import main as convert_main
 
 
 @pytest.fixture(scope="module")
-def photos(tmp_path_factory):
+def photos(module_tmp_path):
     """A DBNet whose head fires on bright pixels, and a folder of photos with bright ellipses and bars, plus bad
     files: not an image, truncated, empty."""
-    root = tmp_path_factory.mktemp("detect")
+    root = module_tmp_path
     torch.manual_seed(0)
     model = DBNetForTextDetection(config_from_preset("dbnet_r18", test_scale=[256, 256])).eval()
     with torch.no_grad():

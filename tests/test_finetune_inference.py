@@ -21,8 +21,8 @@ SIZE = 128  # demo images, crops and evaluation: a quarter of the pixels of 256,
 
 
 @pytest.fixture(scope="module")
-def finetuned(tmp_path_factory) -> tuple[Path, dict]:
-    out = tmp_path_factory.mktemp("finetune")
+def finetuned(module_tmp_path) -> tuple[Path, dict]:
+    out = module_tmp_path / "finetune"
     result = finetune(FinetuneArguments(
         output_dir=str(out), train_dataset="demo:synthetic:16", image_size=SIZE, max_steps=120, learning_rate=2e-3,
         warmup_steps=10, crop_size=SIZE, scale_min=0.8, scale_max=1.25, eval_steps=0, save_steps=60,

@@ -27,9 +27,9 @@ SMALL = ["--synthetic_dataset", "demo:synthetic:8", "--real_datasets", "demo:rea
 
 
 @pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> Path:
+def demo_run(module_tmp_path) -> Path:
     """The main job with the flags outside checks use (and publishing options), on the demo data."""
-    out = tmp_path_factory.mktemp("pretrain")
+    out = module_tmp_path / "pretrain"
     assert pretrain_main(["--output_dir", str(out), "--max_steps", "9", "--seed", "0", "--save_steps", "3",
                           "--logging_steps", "3", "--image_log_steps", "3", "--push_to_hub", "me/dbnet-freereal",
                           "--dry_run", "true", "--export_mmocr", "true"]) == 0
