@@ -1,5 +1,5 @@
 """What the CLIs share: a training dataclass from the command line or one YAML/JSON file (HfArgumentParser), usage
-errors as one line, and the check of an output file before any work."""
+errors as one line, and the checks of an output file or folder before any work."""
 
 from __future__ import annotations
 
@@ -63,3 +63,16 @@ def check_output_file(parser: argparse.ArgumentParser, path: str | os.PathLike, 
         parser.error(f"{flag} {path}: {out.parent} is not a folder")
     return out
 
+
+
+def check_output_folder(parser: argparse.ArgumentParser, path: str | os.PathLike, overwrite: bool, flag: str,
+                        with_overwrite: str = "replace it") -> Path:
+    """Before any work: the folder ``path`` (given as ``flag``) may be written. A file there is an error; so is
+    a folder that is not empty, unless ``overwrite`` (``with_overwrite`` says what the flag then does). A missing
+    folder is fine (it is created). Exits through ``parser.error``; returns the path."""
+    out = Path(path)
+    if out.exists() and not out.is_dir():
+        parser.error(f"{flag} {path} is a file; give a folder")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        parser.error(f"{flag} {path} is not empty; pass --overwrite to {with_overwrite}")
+    return out

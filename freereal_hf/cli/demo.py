@@ -28,6 +28,8 @@ import cv2
 import numpy as np
 import torch
 
+from .args import check_output_folder
+
 TEXT_LINES = ("FreeReal", "scene text", "DBNet 2026")
 
 
@@ -89,11 +91,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.long_side < 32 or (args.fit_steps is not None and args.fit_steps < 0):
         parser.error(f"--long-side must be at least 32 and --fit-steps 0 or more, got {args.long_side}, {args.fit_steps}")
-    out = Path(args.output_dir)
-    if out.exists() and not out.is_dir():
-        parser.error(f"--output-dir {out} is a file; give a folder")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        parser.error(f"--output-dir {out} is not empty; pass --overwrite to replace it")
+    check_output_folder(parser, args.output_dir, args.overwrite, "--output-dir")
 
     from .args import report_errors
 

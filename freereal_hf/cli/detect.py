@@ -38,6 +38,8 @@ from typing import Any, Iterator
 import cv2
 import numpy as np
 
+from .args import check_output_folder
+
 OUTPUTS = ("json", "png", "icdar", "coco")
 
 
@@ -72,11 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args.save = [s.strip() for s in args.save.split(",") if s.strip()]
     if not args.save or set(args.save) - set(OUTPUTS):
         parser.error(f"--save takes a comma-separated list of {', '.join(OUTPUTS)}; got {','.join(args.save) or '-'}")
-    out = Path(args.output_dir)
-    if out.exists() and not out.is_dir():
-        parser.error(f"--output-dir {args.output_dir} is a file; give a folder")
-    if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-        parser.error(f"--output-dir {args.output_dir} is not empty; pass --overwrite to replace it")
+    check_output_folder(parser, args.output_dir, args.overwrite, "--output-dir")
     if args.onnx is not None and not Path(args.onnx).is_file():
         parser.error(f"--onnx {args.onnx}: " + ("a folder, not an .onnx file" if Path(args.onnx).is_dir()
                                                  else "no such file"))

@@ -42,14 +42,10 @@ def main(argv: list[str] | None = None) -> int:
 
     from pathlib import Path
 
-    from ..cli.args import check_output_file
+    from ..cli.args import check_output_file, check_output_folder
 
     if args.command == "to-hf":
-        out = Path(args.output_dir)
-        if out.exists() and not out.is_dir():
-            parser.error(f"{out} is a file; give the folder to write")
-        if out.is_dir() and any(out.iterdir()) and not args.overwrite:
-            parser.error(f"{out} is not empty; pass --overwrite to write into it")
+        check_output_folder(parser, args.output_dir, args.overwrite, "OUT_DIR", with_overwrite="write into it")
     else:
         check_output_file(parser, args.output, args.overwrite, "OUT.pth")
     from .mmocr import CheckpointMismatchError, hf_to_mmocr, mmocr_to_hf
