@@ -75,6 +75,32 @@ class Run:
             f"finetune/{self.start}/n{self.budget}/seed{self.seed}"
 
 
+def to_run(phase: list[Run], finetunes: list[Run], root: Path, records: dict[Run, dict]) -> list[Run]:
+    """The runs of ``phase`` still to run; the records of the finished ones go into ``records``.
+
+    A run is finished when its folder holds a ``result.json`` (a pre-training's with its zero-shot h-mean: one
+    without it is run to measure it). A finished pre-training whose ``final/`` model is gone (a study carried over
+    from its small files, docs/studies) is run again, from the start, if a fine-tuning of ``finetunes`` still has
+    to start from it; it gives the same model (same seed, same data)."""
+    def finished(run: Run) -> dict | None:
+        done = root / run.folder / "result.json"
+        return json.loads(done.read_text()) if done.exists() else None
+
+    todo = []
+    for run in phase:
+        record = finished(run)
+        if record is not None and run.kind == "pretrain" and "zero_shot" in record \
+                and not (root / run.folder / "final").is_dir() \
+                and any(f.start == run.start and f.seed == run.seed and finished(f) is None for f in finetunes):
+            (root / run.folder / "result.json").unlink()  # its fine-tunings need the model: train it again
+            record = None
+        if record is not None and (run.kind != "pretrain" or "zero_shot" in record):
+            records[run] = record
+        else:
+            todo.append(run)  # not run yet, or a pre-training still to measure zero-shot (run_one)
+    return todo
+
+
 def zero_shot(final_dir: str, settings: dict[str, Any]) -> float:
     """H-mean of a pre-trained model on the held-out real-like images before any fine-tuning, evaluated as
     fine-tuning evaluates (same images, size and processor)."""
@@ -366,14 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     from tqdm.auto import tqdm
 
     for phase in (pretrains, finetunes):
-        todo = []
-        for run in phase:
-            done = root / run.folder / "result.json"
-            record = json.loads(done.read_text()) if done.exists() else None
-            if record is not None and (run.kind != "pretrain" or "zero_shot" in record):
-                records[run] = record
-            else:
-                todo.append(run)  # not run yet, or a pre-training still to measure zero-shot (run_one)
+        todo = to_run(phase, finetunes, root, records)
         measure = sum((root / run.folder / "result.json").exists() for run in todo)
         print(f"{len(phase) - len(todo)} {phase[0].kind if phase else ''} runs reused, {len(todo) - measure} to run"
               + (f", {measure} to measure zero-shot" if measure else "") + f" (logs in {root}/*/.../log.txt)", flush=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -77,6 +78,19 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     assert (old / "final" / "model.safetensors").read_bytes() == weights
     assert json.loads((old / "result.json").read_text())["zero_shot"] == record["zero_shot"]
     assert len(json.loads((out / "results.json").read_text())) == 12
+
+    # a study carried over from its small files (docs/studies keeps no models): a pre-training whose model is gone
+    # is trained again, to the same weights, only where a fine-tuning still has to start from it
+    carried = out / "pretrain" / "freereal" / "seed2"
+    weights = (carried / "final" / "model.safetensors").read_bytes()
+    for folder in (carried, out / "pretrain" / "synthetic" / "seed2"):
+        shutil.rmtree(folder / "final")
+    (out / "finetune" / "freereal" / "n4" / "seed2" / "result.json").unlink()
+    again = _study(*TINY, "--seeds", "0", "1", "2", "--output-dir", str(out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "5 pretrain runs reused, 1 to run" in again.stdout and "5 finetune runs reused, 1 to run" in again.stdout
+    assert (carried / "final" / "model.safetensors").read_bytes() == weights
+    assert not (out / "pretrain" / "synthetic" / "seed2" / "final").exists()  # its fine-tuning is done
 
 
 @pytest.mark.parametrize("args,message", [
