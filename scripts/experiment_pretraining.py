@@ -24,7 +24,8 @@ column), which tells whether pre-training already transfers to the real-like dom
 Writes to ``--output-dir``: ``results.md`` (the tables), ``results.json`` (every run), ``study.png`` (h-mean
 against labeled images, one line per start, mean and standard deviation over seeds), ``teacher.png`` (the
 teacher's h-mean on the unlabeled real-like images against the pre-training step, the student's in stage 1, so
-synthetic-only pre-training has a curve too). Every run keeps its own
+synthetic-only pre-training has a curve too), ``paired.png`` (each seed's starts joined by a line, zero-shot and per
+budget: the paired differences the tables summarise). Every run keeps its own
 folder; runs already finished (a ``result.json``) are reused, so an interrupted study continues where it
 stopped (an interrupted pre-training from its last checkpoint, taken every eighth of its steps and removed when
 it finishes), and adding seeds or budgets runs only the new cells (a pre-training finished before the zero-shot
@@ -274,6 +275,45 @@ def plot(starts: list[str], budgets: list[int], seeds: list[int], records: dict[
     plt.close(fig)
 
 
+def plot_paired(starts: list[str], budgets: list[int], seeds: list[int], records: dict[Run, dict], path: Path,
+                title: str) -> None:
+    """The pairing made visible: one panel for the pre-trained models before fine-tuning (zero-shot) and one per
+    budget; in each, one thin line per seed through its starts' h-mean (a rising line: that start is better for
+    that seed), and the mean over seeds as a thick black line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    columns: list[tuple[str, list[str], Any]] = []
+    pretrained = [s for s in starts if STARTS[s][1] is not None]
+    if pretrained:
+        columns.append(("zero-shot (pre-trained, not fine-tuned)", pretrained,
+                        lambda s, seed: records[Run("pretrain", s, seed)]["zero_shot"]))
+    for b in budgets:
+        columns.append((f"fine-tuned on {b} labeled", starts,
+                        lambda s, seed, b=b: records[Run("finetune", s, seed, b)]["metrics"]["hmean"]))
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.8), dpi=120, sharey=True, squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, (name, shown, value) in zip(axes[0], columns):
+        xs = list(range(len(shown)))
+        for i, seed in enumerate(seeds):
+            ax.plot(xs, [value(s, seed) for s in shown], marker="o", lw=1, alpha=0.6, color=colours(i % 10),
+                    label=f"seed {seed}")
+        ax.plot(xs, [sum(value(s, seed) for seed in seeds) / len(seeds) for s in shown], color="black", lw=2.5,
+                marker="s", label="mean")
+        ax.set_xticks(xs, [STARTS[s][0] for s in shown], fontsize=8)
+        ax.set_xlim(-0.4, len(shown) - 0.6)
+        ax.set_title(name, fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("h-mean on the held-out real-like images")
+    axes[0][-1].legend(fontsize=7)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+
+
 def plot_teacher(starts: list[str], seeds: list[int], root: Path, path: Path, title: str) -> bool:
     """The pre-trained starts' teacher measurements (``teacher_eval.jsonl``: h-mean of the detections of the
     teacher, in stage 1 of the student, on the unlabeled real-like images, against labels that reach no loss)
@@ -408,10 +448,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(budgets) > 0:
         plot(starts, budgets, seeds, records, root / "study.png",
              f"{args.model}: fine-tuned h-mean on {args.eval_images} held-out real-like demo images")
+    plot_paired(starts, budgets, seeds, records, root / "paired.png",
+                f"{args.model}: each seed's starts, paired (same seed, same fine-tuning images)")
     teacher = plot_teacher(starts, seeds, root, root / "teacher.png",
                            f"{args.model}: the teacher during pre-training, on its own unlabeled real-like images")
     print(text)
-    print(f"tables in {root / 'results.md'}, plots in {root / 'study.png'}"
+    print(f"tables in {root / 'results.md'}, plots in {root / 'study.png'}, {root / 'paired.png'}"
           + (f" and {root / 'teacher.png'}" if teacher else ""))
     return 0
 

@@ -63,7 +63,7 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     for seed in (0, 1):
         curve = (out / "pretrain" / "freereal" / f"seed{seed}" / "teacher_eval.jsonl").read_text().splitlines()
         assert [json.loads(line)["step"] for line in curve] == [1, 2, 3]  # each step once, the resumed run's too
-    assert (out / "study.png").stat().st_size > 1000
+    assert (out / "study.png").stat().st_size > 1000 and (out / "paired.png").stat().st_size > 1000
     assert (out / "teacher.png").stat().st_size > 1000 and "teacher.png" in done.stdout
 
     # a pre-training finished before the zero-shot column existed: measured again, not trained again
