@@ -69,6 +69,8 @@ def test_demo_pretraining_logs_losses_ignored_pixels_and_glyphmix_grids(demo_run
             "train/ignored_fraction", "train/samples_per_s"} <= scalars
     ignored = [e.value for e in acc.Scalars("train/ignored_fraction")]
     assert all(0 <= v <= 1 for v in ignored)
+    text = [e.value for e in acc.Scalars("train/pseudo_text_fraction")]  # the teacher's text share, stage 2 only
+    assert [e.step for e in acc.Scalars("train/pseudo_text_fraction")] == [6, 9] and all(0 <= v <= 1 for v in text)
     assert [e.step for e in acc.Images("glyphmix/grid")] == [6, 9]  # stage 2 only (stage 1 is steps 1-3)
 
 

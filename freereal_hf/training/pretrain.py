@@ -442,6 +442,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     student.train()
     losses: list[float] = []
     tic, samples_since, profiled_steps, warmed_up = time.perf_counter(), 0, 0, False
+    pseudo_text: float | None = None  # the teacher's share of text pixels at the last logging step (stage 2)
     while state.global_step < args.max_steps:
         stage = 1 if state.global_step < args.stage1_steps else 2
         timer.last = time.perf_counter()
@@ -495,11 +496,16 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 weights = [pseudo[name] for name in model.target_spec.confidence_map]
                 logs["train/ignored_fraction"] = sum(float((w == 0).sum()) for w in weights) / sum(
                     w.numel() for w in weights)
+                # needs no labels: a teacher drifting to "all text" (near 1) or to silence (near 0) shows here
+                texts = [pseudo[name] for name in model.target_spec.text]
+                pseudo_text = sum(float((t > 0.5).sum()) for t in texts) / sum(t.numel() for t in texts)
+                logs["train/pseudo_text_fraction"] = pseudo_text
             accelerator.log(logs, step=state.global_step)
             tic, samples_since = time.perf_counter(), 0
         if mix is not None and args.image_log_steps and state.global_step % args.image_log_steps == 0:
             _log_grid(accelerator, real, synthetic, mix, model, state.global_step)
         bar.set_postfix(stage=stage, loss=f"{parts['loss']:.3f}", img_s=f"{rate:.1f}",
+                        **({"pseudo_text": f"{pseudo_text:.3f}"} if pseudo_text is not None else {}),
                         **({"teacher_hmean": f"{teacher_metrics['hmean']:.3f}"} if teacher_metrics else {}))
         bar.update(1)
         if args.save_steps and state.global_step % args.save_steps == 0:
