@@ -64,7 +64,6 @@ def check_output_file(parser: argparse.ArgumentParser, path: str | os.PathLike, 
     return out
 
 
-
 def check_output_folder(parser: argparse.ArgumentParser, path: str | os.PathLike, overwrite: bool, flag: str,
                         with_overwrite: str = "replace it") -> Path:
     """Before any work: the folder ``path`` (given as ``flag``) may be written. A file there is an error; so is

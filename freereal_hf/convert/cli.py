@@ -40,8 +40,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "to-onnx":
         return _to_onnx(parser, args)
 
-    from pathlib import Path
-
     from ..cli.args import check_output_file, check_output_folder
 
     if args.command == "to-hf":
