@@ -127,6 +127,8 @@ def test_a_used_output_folder_is_refused_and_kept(main, tmp_path, capsys):
     (["--max_steps", "4", "--stage1_steps", "5"], "--stage1_steps must be in [0, --max_steps = 4]"),
     (["--pseudo_confidence", "1.5"], "--pseudo_confidence must be in [0.5, 1)"),
     (["--ema_momentum", "1.5"], "--ema_momentum must be in [0, 1]"),
+    (["--synthetic_loss_weight", "-1"], "--synthetic_loss_weight must be 0 or more"),
+    (["--synthetic_loss_weight", "nan"], "--synthetic_loss_weight must be 0 or more"),
     (["--min_area", "0"], "GlyphMix: need 0 < min_area <= max_area <= 1"),
 ])
 def test_bad_numbers_fail_before_any_work(flags, expected, tmp_path, capsys):

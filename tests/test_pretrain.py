@@ -204,6 +204,37 @@ def test_bf16_mixed_precision_runs_on_cpu(tmp_path):
     assert all(t.dtype == torch.float32 for t in saved.values() if t.is_floating_point())
 
 
+def test_a_weighted_synthetic_loss_joins_the_mixed_loss_in_stage_2(tmp_path):
+    """``synthetic_loss_weight``: stage 2's loss is the mixed batch's plus w times the synthetic batch's, the mixed
+    part unchanged (same student, same batches, same GlyphMix draws), and the added term reaches the weights."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from freereal_hf.training.pretrain import pretrain
+
+    def run(weight: float) -> dict:
+        out = tmp_path / f"w{weight}"
+        result = pretrain(PretrainArguments(
+            output_dir=str(out), max_steps=3, stage1_steps=1, synthetic_loss_weight=weight, crop_size=64, image_size=64,
+            batch_size=2, num_workers=0, synthetic_dataset="demo:synthetic:4", real_datasets=["demo:real-like:4:1"],
+            save_steps=0, eval_steps=0, logging_steps=1, image_log_steps=0))
+        acc = EventAccumulator(str(next((out / "logs").rglob("events.out.tfevents*")).parent), size_guidance={"scalars": 0})
+        acc.Reload()
+        result["scalars"] = {tag: {e.step: e.value for e in acc.Scalars(tag)} for tag in acc.Tags()["scalars"]}
+        result["weights"] = load_file(out / "final" / "model.safetensors")
+        return result
+
+    plain, anchored = run(0.0), run(2.0)
+    assert "train/loss_synthetic" not in plain["scalars"]
+    mixed, synthetic = anchored["scalars"]["train/loss_mixed"], anchored["scalars"]["train/loss_synthetic"]
+    assert sorted(mixed) == sorted(synthetic) == [2, 3]  # stage 2 only
+    for step in (2, 3):
+        assert anchored["losses"][step - 1] == pytest.approx(mixed[step] + 2.0 * synthetic[step], rel=1e-5)
+        assert synthetic[step] > 0
+    assert anchored["losses"][0] == plain["losses"][0]  # stage 1 is untouched
+    assert mixed[2] == pytest.approx(plain["losses"][1], rel=1e-6)  # the first mixed loss is the plain run's
+    assert any(not torch.equal(anchored["weights"][k], plain["weights"][k]) for k in plain["weights"])
+
+
 def _labeled_folder(path: Path, shift: int) -> str:
     """The demo's 4 real-like images as a Hub-like folder, each carrying the labels of the image ``shift`` places on."""
     from freereal_hf.data.demo import demo_dataset

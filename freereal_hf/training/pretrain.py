@@ -6,7 +6,8 @@ One step (``docs/design.md``):
   supervised loss; at its end the teacher becomes a copy of the student;
 - stage 2: the teacher (EMA of the student, no gradients) reads the weak views of a real batch and its
   outputs become pseudo-targets with confidence masking (``model.pseudo_targets``); GlyphMix mixes the strong
-  views, the pseudo-targets and the synthetic batch on the device; the student learns on the mixed batch;
+  views, the pseudo-targets and the synthetic batch on the device; the student learns on the mixed batch
+  (with ``synthetic_loss_weight`` > 0 also on the synthetic batch itself, its supervised loss weighted);
   the teacher follows with ``teacher = m * teacher + (1 - m) * student``.
 
 Only the detector protocol is used (``build_targets``, ``target_region``, ``pseudo_targets``, ``forward``
@@ -85,6 +86,9 @@ class PretrainArguments:
     ema_momentum: float = field(default=0.999, metadata={"help": "teacher = m * teacher + (1 - m) * student"})
     pseudo_confidence: float | None = field(default=None, metadata={
         "help": "ignore teacher pixels less confident than this (default: the model config's, 0.7 for DBNet)"})
+    synthetic_loss_weight: float = field(default=0.0, metadata={
+        "help": "stage 2: add this times the supervised loss on the synthetic batch to the mixed batch's loss "
+                "(0, the paper's: synthetic supervision only through the pasted glyphs)"})
     intra_domain: bool = field(default=True, metadata={"help": "GlyphMix: text-balanced real-real mixing"})
     inter_domain: bool = field(default=True, metadata={"help": "GlyphMix: graffiti synthetic-real mixing"})
     num_candidates: int = 8
@@ -163,6 +167,8 @@ def check_pretrain_arguments(args: PretrainArguments) -> GlyphMixConfig:
                          f"at least 0.5 and below 1), got {args.pseudo_confidence}")
     if not 0 <= args.ema_momentum <= 1:
         raise UsageError(f"--ema_momentum must be in [0, 1], got {args.ema_momentum}")
+    if not 0 <= args.synthetic_loss_weight < math.inf:
+        raise UsageError(f"--synthetic_loss_weight must be 0 or more (and finite), got {args.synthetic_loss_weight}")
     try:
         return args.glyphmix_config()
     except ValueError as err:
@@ -462,7 +468,14 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                                         args.pseudo_confidence)
                 images, labels = mix.images, mix.targets
             outputs = student(images, labels=labels)
-            backward_and_step(accelerator, student, optimizer, outputs.loss, args.max_grad_norm)
+            parts = {k: v.detach() for k, v in outputs.items() if k.startswith("loss")}
+            loss = outputs.loss
+            if stage == 2 and args.synthetic_loss_weight > 0:
+                # clean negatives: in the mixed batch every background pixel is the teacher's word (docs/method.md)
+                anchor = student(synthetic["pixel_values"], labels={k: synthetic[k] for k in target_keys}).loss
+                loss = loss + args.synthetic_loss_weight * anchor
+                parts.update(loss_mixed=outputs.loss.detach(), loss_synthetic=anchor.detach(), loss=loss.detach())
+            backward_and_step(accelerator, student, optimizer, loss, args.max_grad_norm)
         timer.mark("student forward/backward")
         samples_since += images.shape[0] * accelerator.num_processes
         if samples_log is not None:
@@ -486,7 +499,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         if args.profile and not warmed_up and state.global_step < args.max_steps:
             timer.totals = dict.fromkeys(timer.totals, 0.0)  # the first step warms up (workers, allocator)
             profiled_steps, warmed_up = 0, True
-        parts = {k: float(v.detach()) for k, v in outputs.items() if k.startswith("loss")}
+        parts = {k: float(v) for k, v in parts.items()}
         losses.append(parts["loss"])
         rate = samples_since / max(1e-9, time.perf_counter() - tic)
         if state.global_step % args.logging_steps == 0 or state.global_step == args.max_steps:
