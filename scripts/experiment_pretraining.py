@@ -59,9 +59,9 @@ STARTS = {  # folder name -> (label, PretrainArguments overrides; None: no pre-t
     "at_only": ("A^T only", {"inter_domain": False}),
     "ag_only": ("A^G only", {"intra_domain": False}),
 }
-SETTINGS = ("model", "pretrain_steps", "stage1_steps", "pseudo_confidence", "char_mode", "synthetic_loss_weight",
-            "finetune_steps", "image_size", "crop_size", "eval_images", "synthetic_images", "real_images", "ema_momentum",
-            "learning_rate")
+SETTINGS = ("model", "pretrain_steps", "stage1_steps", "pseudo_confidence", "char_mode", "label_mask",
+            "synthetic_loss_weight", "max_pseudo_text", "finetune_steps", "image_size", "crop_size", "eval_images",
+            "synthetic_images", "real_images", "ema_momentum", "learning_rate")
 
 
 @dataclass(frozen=True)
@@ -149,7 +149,9 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
         if run.kind == "pretrain":
             overrides = {"stage1_steps": settings.get("stage1_steps"), "pseudo_confidence": settings.get("pseudo_confidence"),
                          "char_mode": settings.get("char_mode", True),
-                         "synthetic_loss_weight": settings.get("synthetic_loss_weight", 0.0), **STARTS[run.start][1]}
+                         "label_mask": settings.get("label_mask", "region"),
+                         "synthetic_loss_weight": settings.get("synthetic_loss_weight", 0.0),
+                         "max_pseudo_text": settings.get("max_pseudo_text", 1.0), **STARTS[run.start][1]}
             if overrides["stage1_steps"] == "all":
                 overrides["stage1_steps"] = settings["pretrain_steps"]
             result = pretrain(PretrainArguments(
@@ -207,6 +209,10 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
     stage1 = "a third" if settings.get("stage1_steps") is None else f"{settings['stage1_steps']} steps"
     confidence = settings.get("pseudo_confidence") or "the model's"
     targets = "character targets" if settings.get("char_mode", True) else "word targets"
+    if settings.get("label_mask", "region") != "region":
+        targets += f", glyph labels {settings['label_mask']}"
+    if settings.get("max_pseudo_text", 1.0) < 1:
+        targets += f", images over {settings['max_pseudo_text']} pseudo-text ignored"
     if settings.get("synthetic_loss_weight"):
         targets += f", synthetic loss weight {settings['synthetic_loss_weight']} in stage 2"
     lines = [f"{settings['model']}; {len(seeds)} seeds ({', '.join(map(str, seeds))}); demo images and crops "
@@ -373,9 +379,14 @@ def main(argv: list[str] | None = None) -> int:
                         help="FreeReal's teacher confidence threshold (default: the model config's)")
     parser.add_argument("--char-mode", choices=("true", "false"), default="true",
                         help="FreeReal's synthetic targets from character boxes (true, the default of freereal-pretrain)")
+    parser.add_argument("--label-mask", choices=("region", "stroke", "ignore"), default="region",
+                        help="FreeReal's labels of the pasted glyphs (region, the default of freereal-pretrain)")
     parser.add_argument("--synthetic-loss-weight", type=float, default=0.0,
                         help="FreeReal's stage 2: weight of a supervised loss on the synthetic batch beside the mixed "
                              "batch's (0, the paper's)")
+    parser.add_argument("--max-pseudo-text", type=float, default=1.0,
+                        help="FreeReal's stage 2: real images whose pseudo-targets are more text than this share teach "
+                             "nothing (1: no bound, the default of freereal-pretrain)")
     parser.add_argument("--finetune-steps", type=int, default=150)
     parser.add_argument("--image-size", type=int, default=128, help="side of the demo images (128)")
     parser.add_argument("--crop-size", type=int, default=128, help="training crop of both phases (128)")
@@ -398,6 +409,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--ema-momentum must be in [0, 1)")
     if not 0 <= args.synthetic_loss_weight < math.inf:
         parser.error(f"--synthetic-loss-weight must be 0 or more, got {args.synthetic_loss_weight}")
+    if not 0 < args.max_pseudo_text <= 1:
+        parser.error(f"--max-pseudo-text must be in (0, 1], got {args.max_pseudo_text}")
     if not args.learning_rate > 0:
         parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
     if args.stage1_steps is not None and not 0 <= args.stage1_steps <= args.pretrain_steps:
@@ -414,7 +427,8 @@ def main(argv: list[str] | None = None) -> int:
     saved = root / "study.json"
     if saved.exists():
         previous = json.loads(saved.read_text())
-        defaults = {"char_mode": True, "synthetic_loss_weight": 0.0}  # keys added since: their defaults
+        # keys added since: their defaults
+        defaults = {"char_mode": True, "label_mask": "region", "synthetic_loss_weight": 0.0, "max_pseudo_text": 1.0}
         if {k: previous.get(k, defaults.get(k)) for k in SETTINGS} != settings:
             changed = ", ".join(k for k in SETTINGS if previous.get(k, defaults.get(k)) != settings[k])
             parser.error(f"{root} holds a study with other settings ({changed}); its runs cannot be reused: give "

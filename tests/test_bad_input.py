@@ -129,6 +129,8 @@ def test_a_used_output_folder_is_refused_and_kept(main, tmp_path, capsys):
     (["--ema_momentum", "1.5"], "--ema_momentum must be in [0, 1]"),
     (["--synthetic_loss_weight", "-1"], "--synthetic_loss_weight must be 0 or more"),
     (["--synthetic_loss_weight", "nan"], "--synthetic_loss_weight must be 0 or more"),
+    (["--max_pseudo_text", "0"], "--max_pseudo_text must be in (0, 1]"),
+    (["--max_pseudo_text", "1.5"], "--max_pseudo_text must be in (0, 1]"),
     (["--min_area", "0"], "GlyphMix: need 0 < min_area <= max_area <= 1"),
 ])
 def test_bad_numbers_fail_before_any_work(flags, expected, tmp_path, capsys):

@@ -100,6 +100,11 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     (["--stage1-steps", "5"], "--stage1-steps must be in [0, --pretrain-steps]"),
     (["--pseudo-confidence", "0.3"], "--pseudo-confidence must be in [0.5, 1)"),
     (["--char-mode", "false"], "other settings (char_mode)"),  # a study.json from before the key: its default
+    (["--label-mask", "ignore"], "other settings (label_mask)"),
+    (["--synthetic-loss-weight", "1"], "other settings (synthetic_loss_weight)"),
+    (["--synthetic-loss-weight", "-1"], "--synthetic-loss-weight must be 0 or more"),
+    (["--max-pseudo-text", "0.4"], "other settings (max_pseudo_text)"),
+    (["--max-pseudo-text", "0"], "--max-pseudo-text must be in (0, 1]"),
     (["--learning-rate", "-1"], "--learning-rate must be positive"),  # else found after every pre-training
 ])
 def test_the_study_refuses_what_it_cannot_reuse_or_run(tmp_path, args, message):

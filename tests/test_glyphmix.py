@@ -370,3 +370,33 @@ def test_a_corrupt_real_image_gets_zero_pseudo_weights(dbnet, caplog):
     for k in dbnet.weight_targets:
         assert pseudo[k][1].sum() == 0
     assert pseudo["shrink_mask"][0].sum() > 0
+
+
+def test_max_pseudo_text_silences_a_teacher_that_calls_everything_text(dbnet):
+    """``max_text``: a real image whose pseudo-targets are more text than the bound gets weight 0 everywhere (the
+    all-text fixed point costs the loss nothing); within the bound nothing changes."""
+    import copy
+
+    from freereal_hf.glyphmix import GlyphMixConfig
+    from freereal_hf.training.pretrain import mix_batch, pseudo_text_share
+
+    records = demo_records("real-like", 2, seed=6)
+    views = RealViews(AugmentConfig(size=64))
+    real = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in views({k: [r[k] for r in records]
+                                                                                   for k in records[0]}).items()}
+    syn = add_glyph_masks(demo_dataset("synthetic", 2, seed=6))
+    syn = training_view(syn, SyntheticSample(dbnet.build_targets, dbnet.target_region, AugmentConfig(size=64)))[:2]
+    syn = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in syn.items()}
+    shouting = copy.deepcopy(dbnet)
+    with torch.no_grad():
+        shouting.det_head.binarize[-1].bias.fill_(20.0)  # every pixel's text probability ~1
+    for teacher, everything in ((shouting, True), (dbnet, False)):
+        _, free = mix_batch(teacher, real, syn, GlyphMixConfig(), torch.Generator().manual_seed(0))
+        _, bounded = mix_batch(teacher, real, syn, GlyphMixConfig(), torch.Generator().manual_seed(0), max_text=0.9)
+        shares = pseudo_text_share(free, teacher.target_spec)
+        assert shares.shape == (2,) and bool(((shares > 0.9) == everything).all()), shares
+        for k in teacher.weight_targets:
+            assert free[k].sum() > 0
+            assert torch.equal(bounded[k], torch.zeros_like(free[k]) if everything else free[k])
+        for k in teacher.target_spec.text:
+            assert torch.equal(bounded[k], free[k])  # the labels stay; only their weight goes

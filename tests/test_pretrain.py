@@ -206,15 +206,17 @@ def test_bf16_mixed_precision_runs_on_cpu(tmp_path):
 
 def test_a_weighted_synthetic_loss_joins_the_mixed_loss_in_stage_2(tmp_path):
     """``synthetic_loss_weight``: stage 2's loss is the mixed batch's plus w times the synthetic batch's, the mixed
-    part unchanged (same student, same batches, same GlyphMix draws), and the added term reaches the weights."""
+    part unchanged (same student, same batches, same GlyphMix draws), and the added term reaches the weights.
+    ``max_pseudo_text`` < 1 logs the share of real images it silenced (batches of 2)."""
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     from freereal_hf.training.pretrain import pretrain
 
-    def run(weight: float) -> dict:
-        out = tmp_path / f"w{weight}"
+    def run(weight: float, max_text: float = 1.0) -> dict:
+        out = tmp_path / f"w{weight}_{max_text}"
         result = pretrain(PretrainArguments(
-            output_dir=str(out), max_steps=3, stage1_steps=1, synthetic_loss_weight=weight, crop_size=64, image_size=64,
+            output_dir=str(out), max_steps=3, stage1_steps=1, synthetic_loss_weight=weight, max_pseudo_text=max_text,
+            crop_size=64, image_size=64,
             batch_size=2, num_workers=0, synthetic_dataset="demo:synthetic:4", real_datasets=["demo:real-like:4:1"],
             save_steps=0, eval_steps=0, logging_steps=1, image_log_steps=0))
         acc = EventAccumulator(str(next((out / "logs").rglob("events.out.tfevents*")).parent), size_guidance={"scalars": 0})
@@ -233,6 +235,9 @@ def test_a_weighted_synthetic_loss_joins_the_mixed_loss_in_stage_2(tmp_path):
     assert anchored["losses"][0] == plain["losses"][0]  # stage 1 is untouched
     assert mixed[2] == pytest.approx(plain["losses"][1], rel=1e-6)  # the first mixed loss is the plain run's
     assert any(not torch.equal(anchored["weights"][k], plain["weights"][k]) for k in plain["weights"])
+    assert "train/pseudo_text_dropped" not in plain["scalars"]
+    dropped = run(0.0, max_text=0.5)["scalars"]["train/pseudo_text_dropped"]  # the share of real images silenced
+    assert sorted(dropped) == [2, 3] and all(v in (0.0, 0.5, 1.0) for v in dropped.values())
 
 
 def _labeled_folder(path: Path, shift: int) -> str:

@@ -89,6 +89,9 @@ class PretrainArguments:
     synthetic_loss_weight: float = field(default=0.0, metadata={
         "help": "stage 2: add this times the supervised loss on the synthetic batch to the mixed batch's loss "
                 "(0, the paper's: synthetic supervision only through the pasted glyphs)"})
+    max_pseudo_text: float = field(default=1.0, metadata={
+        "help": "stage 2: a real image whose pseudo-targets call more than this share of its pixels text teaches "
+                "nothing (weight 0; logged as train/pseudo_text_dropped); 1: no bound"})
     intra_domain: bool = field(default=True, metadata={"help": "GlyphMix: text-balanced real-real mixing"})
     inter_domain: bool = field(default=True, metadata={"help": "GlyphMix: graffiti synthetic-real mixing"})
     num_candidates: int = 8
@@ -167,6 +170,8 @@ def check_pretrain_arguments(args: PretrainArguments) -> GlyphMixConfig:
                          f"at least 0.5 and below 1), got {args.pseudo_confidence}")
     if not 0 <= args.ema_momentum <= 1:
         raise UsageError(f"--ema_momentum must be in [0, 1], got {args.ema_momentum}")
+    if not 0 < args.max_pseudo_text <= 1:
+        raise UsageError(f"--max_pseudo_text must be in (0, 1], got {args.max_pseudo_text}")
     if not 0 <= args.synthetic_loss_weight < math.inf:
         raise UsageError(f"--synthetic_loss_weight must be 0 or more (and finite), got {args.synthetic_loss_weight}")
     try:
@@ -277,21 +282,33 @@ def ema_update(teacher: torch.nn.Module, student: torch.nn.Module, momentum: flo
         tb.copy_(sb)
 
 
+def pseudo_text_share(pseudo: dict[str, torch.Tensor], spec: Any) -> torch.Tensor:
+    """``N`` float: each image's share of text pixels in its pseudo-targets, over every level's text map."""
+    texts = [pseudo[name] for name in spec.text]
+    n = texts[0].shape[0]
+    return sum((t > 0.5).reshape(n, -1).sum(1) for t in texts).float() / sum(t[0].numel() for t in texts)
+
+
 def mix_batch(teacher: torch.nn.Module, real: dict[str, Any], synthetic: dict[str, Any], config: GlyphMixConfig,
               generator: torch.Generator, autocast: Any = None, timer: "StepTimer | None" = None,
-              confidence: float | None = None) -> tuple[MixResult, dict[str, torch.Tensor]]:
+              confidence: float | None = None, max_text: float = 1.0) -> tuple[MixResult, dict[str, torch.Tensor]]:
     """Teacher on the weak views -> pseudo-targets (``teacher.pseudo_targets``, pixels less confident than
-    ``confidence`` ignored; default the teacher config's) -> GlyphMix with the synthetic batch. Returns the mix
-    and the pseudo-targets before mixing."""
+    ``confidence`` ignored; default the teacher config's) -> GlyphMix with the synthetic batch. A real image whose
+    pseudo-targets call more than ``max_text`` of its pixels text gets weight 0 everywhere, as one that did not
+    decode. Returns the mix and the pseudo-targets before mixing (with those weights)."""
     with torch.no_grad(), (autocast() if autocast is not None else contextlib.nullcontext()):
         outputs = teacher(real["weak_pixel_values"])
     if timer is not None:
         timer.mark("teacher forward")
     pseudo = teacher.pseudo_targets(outputs, confidence)
     spec = teacher.target_spec
-    if "valid" in real:  # real images that did not decode teach nothing
+    usable = real["valid"].bool() if "valid" in real else None  # real images that did not decode teach nothing
+    if max_text < 1:  # "all text" costs a dice or BCE loss nothing: a drifting teacher must not teach it
+        plausible = pseudo_text_share(pseudo, spec) <= max_text
+        usable = plausible if usable is None else usable & plausible.to(usable.device)
+    if usable is not None:
         for m in spec.of_kind(MapKind.WEIGHT):
-            pseudo[m.name] = pseudo[m.name] * real["valid"].to(pseudo[m.name]).view(-1, *[1] * (pseudo[m.name].dim() - 1))
+            pseudo[m.name] = pseudo[m.name] * usable.to(pseudo[m.name]).view(-1, *[1] * (pseudo[m.name].dim() - 1))
     mix = glyphmix(real["strong_pixel_values"], pseudo, synthetic["pixel_values"], {k: synthetic[k] for k in pseudo},
                    synthetic["glyph_mask"], synthetic["text_region"], config, spec, generator)
     if timer is not None:
@@ -465,7 +482,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 generator = torch.Generator().manual_seed(
                     zlib.crc32(f"{args.seed}/{position}/{accelerator.process_index}".encode()))
                 mix, pseudo = mix_batch(teacher, real, synthetic, mix_config, generator, accelerator.autocast, timer,
-                                        args.pseudo_confidence)
+                                        args.pseudo_confidence, args.max_pseudo_text)
                 images, labels = mix.images, mix.targets
             outputs = student(images, labels=labels)
             parts = {k: v.detach() for k, v in outputs.items() if k.startswith("loss")}
@@ -510,9 +527,11 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 logs["train/ignored_fraction"] = sum(float((w == 0).sum()) for w in weights) / sum(
                     w.numel() for w in weights)
                 # needs no labels: a teacher drifting to "all text" (near 1) or to silence (near 0) shows here
-                texts = [pseudo[name] for name in model.target_spec.text]
-                pseudo_text = sum(float((t > 0.5).sum()) for t in texts) / sum(t.numel() for t in texts)
+                shares = pseudo_text_share(pseudo, model.target_spec)
+                pseudo_text = float(shares.mean())
                 logs["train/pseudo_text_fraction"] = pseudo_text
+                if args.max_pseudo_text < 1:
+                    logs["train/pseudo_text_dropped"] = float((shares > args.max_pseudo_text).float().mean())
             accelerator.log(logs, step=state.global_step)
             tic, samples_since = time.perf_counter(), 0
         if mix is not None and args.image_log_steps and state.global_step % args.image_log_steps == 0:
