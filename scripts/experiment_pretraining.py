@@ -149,9 +149,8 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
         if run.kind == "pretrain":
             overrides = {"stage1_steps": settings.get("stage1_steps"), "pseudo_confidence": settings.get("pseudo_confidence"),
                          "char_mode": settings.get("char_mode", True),
-                         "label_mask": settings.get("label_mask", "region"),
-                         "synthetic_loss_weight": settings.get("synthetic_loss_weight", 0.0),
-                         "max_pseudo_text": settings.get("max_pseudo_text", 1.0), **STARTS[run.start][1]}
+                         **{k: settings[k] for k in ("label_mask", "synthetic_loss_weight", "max_pseudo_text")},
+                         **STARTS[run.start][1]}
             if overrides["stage1_steps"] == "all":
                 overrides["stage1_steps"] = settings["pretrain_steps"]
             result = pretrain(PretrainArguments(
@@ -209,11 +208,11 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
     stage1 = "a third" if settings.get("stage1_steps") is None else f"{settings['stage1_steps']} steps"
     confidence = settings.get("pseudo_confidence") or "the model's"
     targets = "character targets" if settings.get("char_mode", True) else "word targets"
-    if settings.get("label_mask", "region") != "region":
+    if settings["label_mask"] != "region":
         targets += f", glyph labels {settings['label_mask']}"
-    if settings.get("max_pseudo_text", 1.0) < 1:
+    if settings["max_pseudo_text"] < 1:
         targets += f", images over {settings['max_pseudo_text']} pseudo-text ignored"
-    if settings.get("synthetic_loss_weight"):
+    if settings["synthetic_loss_weight"]:
         targets += f", synthetic loss weight {settings['synthetic_loss_weight']} in stage 2"
     lines = [f"{settings['model']}; {len(seeds)} seeds ({', '.join(map(str, seeds))}); demo images and crops "
              f"{settings['image_size']} x {settings['image_size']} / {settings['crop_size']}; pre-training "
