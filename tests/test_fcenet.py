@@ -15,7 +15,7 @@ from shapely.geometry import Polygon
 from freereal_hf import FCENetConfig, FCENetForTextDetection, config_from_preset
 from freereal_hf.data.demo import demo_records, render_sample
 from freereal_hf.models.fcenet.postprocess_fcenet import fourier_to_points, polygon_nms
-from freereal_hf.models.fcenet.targets_fcenet import fourier_signature
+from freereal_hf.models.fcenet.targets_fcenet import _sum, fourier_signature
 
 
 def test_presets_follow_mmocrs_three_configs():
@@ -137,3 +137,15 @@ def test_remote_code_loads_and_post_processes_without_the_package(tmp_path):
     proc = run_without_package(code, tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip() == "ok ['polygons', 'scores']"
+
+
+def test_compiled_sum_adds_in_numpys_pairwise_order():
+    """The centre-region targets are truncated to integers after sums of edge lengths, so the compiled sum must
+    round exactly as ``np.sum`` does: sequential below 8 values, eight running sums up to 128, halves above.
+    Values spanning 16 orders of magnitude make every other order give other bits."""
+    rng = np.random.default_rng(0)
+    for n in [*range(0, 40), 127, 128, 129, 200, 257, 1000]:
+        values = rng.uniform(0, 1, n) * 10.0 ** rng.integers(-8, 9, n)
+        assert _sum(values) == np.sum(values), n
+    values = np.array([1e16] + [1.0] * 9)  # sequential: 1e16; numpy's eight sums: 1e16 + 8
+    assert _sum(values) == np.sum(values) != sum(values.tolist())

@@ -91,6 +91,46 @@ def _same_contour(ours: np.ndarray, theirs: np.ndarray, degree: int = 5) -> np.n
     return close | same_shape
 
 
+def many_vertex_polygons(rng: np.random.Generator, height: int, width: int, count: int) -> list[np.ndarray]:
+    """Curved bands of 4 to 40 points a side and concave stars of 20 to 60 points (started anywhere), sized for
+    every level: sidelines of 8 or more edges, where numpy sums pairwise, and ends that only TextSnake's scores
+    decide, the places where the compiled targets must repeat MMOCR's floating-point order."""
+    out = []
+    for i in range(count):
+        if i % 2:
+            half = int(rng.integers(4, 41))
+            t = np.linspace(0, 1, half)
+            length = rng.uniform(0.15, 0.9) * width
+            x0, y0 = rng.uniform(0, width - length), rng.uniform(0, height * 0.8)
+            top = np.stack([x0 + length * t, y0 + rng.uniform(-0.2, 0.2) * height * np.sin(np.pi * t)], 1)
+            poly = np.vstack([top, top[::-1] + [0, rng.uniform(6, 0.2 * height)]]) + rng.normal(0, 1.5, (2 * half, 2))
+        else:
+            n = int(rng.integers(10, 31))
+            angles = np.sort(rng.uniform(0, 2 * np.pi, 2 * n))
+            outer = rng.uniform(0.05, 0.45) * height
+            radii = np.where(np.arange(2 * n) % 2 == 0, outer, outer * rng.uniform(0.3, 0.7, 2 * n))
+            cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+            poly = np.stack([cx + radii * np.cos(angles) * rng.uniform(1, 2.5), cy + radii * np.sin(angles)], 1)
+        out.append(np.roll(poly, int(rng.integers(0, len(poly))), axis=0).astype(np.float32))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_targets_of_many_vertex_polygons_equal_mmocr(seed, mmocr):
+    h, w = 256, 320
+    polygons = many_vertex_polygons(np.random.default_rng(700 + seed), h, w, 24)
+    ignored = [i % 7 == 3 for i in range(len(polygons))]
+    reference, _ = mmocr.targets("fcenet_r50", h, w, polygons, ignored)
+    ours = fcenet_targets(polygons, ignored, (h, w))
+    for level, maps in enumerate(ours):
+        theirs = reference[f"level{level}"][0]
+        np.testing.assert_array_equal(maps["text"], theirs[0])
+        np.testing.assert_array_equal(maps["center"], theirs[1])
+        np.testing.assert_array_equal(maps["mask"], theirs[2])
+        assert _same_contour(maps["fourier"], theirs[3:]).all(), level
+    assert sum(int(m["center"].sum() > 0) for m in ours) >= 2  # the bands reach more than one level
+
+
 @pytest.mark.parametrize("seed,preset", [(0, "fcenet_r50"), (1, "fcenet_r50_dcnv2")])
 def test_targets_equal_mmocr(seed, preset, mmocr):
     h, w = (160, 224) if seed % 2 else (256, 256)

@@ -25,20 +25,75 @@ rightmost point). A polygon whose outline is too short to resample (degenerate) 
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
 import cv2
+import numba
 import numpy as np
 
 EPS = 1e-8
 
 
-def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Angle between ``a`` (``2`` or ``N x 2``) and ``b`` (same), in radians."""
-    ua = a / (np.linalg.norm(a, axis=-1, keepdims=True) + EPS)
-    ub = b / (np.linalg.norm(b, axis=-1, keepdims=True) + EPS)
-    return np.arccos(np.clip(np.sum(ua * ub, axis=-1), -1.0, 1.0))
+@functools.lru_cache(maxsize=None)
+def _gaussian(n: int) -> np.ndarray:
+    """TextSnake's weights of the tail candidates of an ``n``-vertex polygon (as MMOCR computes them)."""
+    x = np.arange(n - 3) / float(n - 4)
+    gaussian = 1.0 / (np.sqrt(2.0 * np.pi) * 0.5) * np.exp(-np.power((x - 0.5) / 0.5, 2.0) / 2)
+    return gaussian / gaussian.max()
+
+
+@numba.njit(cache=True)
+def _angle(ax: float, ay: float, bx: float, by: float) -> float:
+    """Angle between vectors ``a`` and ``b`` in radians, with MMOCR's ``+ 1e-8`` on the norms."""
+    na = np.sqrt(ax * ax + ay * ay) + EPS
+    nb = np.sqrt(bx * bx + by * by) + EPS
+    return np.arccos(min(max((ax / na) * (bx / nb) + (ay / na) * (by / nb), -1.0), 1.0))
+
+
+@numba.njit(cache=True)
+def _head_and_tail_start(points: np.ndarray, gaussian: np.ndarray) -> tuple[int, int]:
+    """For a polygon of ``n > 4`` vertices: the head edge's first vertex and the tail's offset (TextSnake's edge
+    scores as MMOCR computes them, float64 in its order; the first maximum, as ``np.argmax`` finds it)."""
+    n = points.shape[0]
+    edges = np.empty((n, 2))
+    for i in range(n):
+        for c in range(2):
+            edges[i, c] = points[(i + 1) % n, c] - points[i, c]
+    cx, cy = 0.0, 0.0
+    for i in range(n):
+        cx += points[i, 0]
+        cy += points[i, 1]
+    cx, cy = cx / n, cy / n
+    to_centre = np.empty(n)
+    for i in range(n):
+        dx, dy = points[i, 0] - cx, points[i, 1] - cy
+        to_centre[i] = np.sqrt(dx * dx + dy * dy)
+    dist = np.empty(n)
+    for i in range(n):
+        dist[i] = max(to_centre[(i + 1) % n], to_centre[i])
+    largest = dist.max() + EPS
+    score = np.empty(2 * n)
+    for i in range(n):
+        p, q = (i - 1) % n, (i + 1) % n
+        theta_sum = (_angle(edges[i, 0], edges[i, 1], edges[p, 0], edges[p, 1])
+                     + _angle(edges[i, 0], edges[i, 1], edges[q, 0], edges[q, 1]))
+        adjacent = _angle(edges[p, 0], edges[p, 1], edges[q, 0], edges[q, 1])
+        score[i] = 0.5 * (theta_sum / np.pi) + 0.15 * (adjacent / np.pi) + 0.35 * (dist[i] / largest)
+    if n % 2 == 0:
+        score[n // 2 - 1] += 0.1
+        score[n - 1] += 0.1
+    score[n:] = score[:n]
+    best, head, tail = -np.inf, 0, 0
+    for i in range(n):
+        for j in range(n - 3):
+            value = score[i] + score[i + 2 + j] * gaussian[j] * 0.3
+            if value > best or (value != value and best == best):
+                best, head, tail = value, i, j
+                if value != value:
+                    return head, tail
+    return head, tail
 
 
 def head_tail(points: np.ndarray, orientation_thr: float = 2.0) -> tuple[list[int], list[int]]:
@@ -68,26 +123,7 @@ def head_tail(points: np.ndarray, orientation_thr: float = 2.0) -> tuple[list[in
         h_len = sum(dist(a, b) for a, b in horizontal)
         return (list(horizontal[0]), list(horizontal[1])) if v_len > h_len * orientation_thr \
             else (list(vertical[0]), list(vertical[1]))
-    following = np.arange(1, n + 1) % n  # index i -> i + 1 (np.roll by -1, without its per-call cost)
-    edges = points[following] - points
-    prev, nxt = edges[np.arange(-1, n - 1)], edges[following]
-    theta_sum = _angle(edges, prev) + _angle(edges, nxt)
-    adjacent = _angle(prev, nxt)
-    centre = points.mean(axis=0)
-    to_centre = np.linalg.norm(points - centre, axis=-1)
-    dist = np.maximum(to_centre[following], to_centre)
-    score = 0.5 * (theta_sum / np.pi) + 0.15 * (adjacent / np.pi) + 0.35 * (dist / (dist.max() + EPS))
-    position = np.zeros(n)
-    if n % 2 == 0:
-        position[n // 2 - 1] += 1
-        position[-1] += 1
-    score = score + 0.1 * position
-    x = np.arange(n - 3) / float(n - 4)
-    gaussian = 1.0 / (np.sqrt(2.0 * np.pi) * 0.5) * np.exp(-np.power((x - 0.5) / 0.5, 2.0) / 2)
-    gaussian = gaussian / gaussian.max()
-    padded = np.concatenate([score, score])
-    matrix = score[:, None] + padded[np.arange(n)[:, None] + np.arange(2, n - 1)] * gaussian * 0.3
-    head_start, tail_increment = np.unravel_index(matrix.argmax(), matrix.shape)
+    head_start, tail_increment = _head_and_tail_start(np.ascontiguousarray(points, np.float64), _gaussian(n))
     tail_start = (head_start + tail_increment + 2) % n
     head_end, tail_end = (head_start + 1) % n, (tail_start + 1) % n
     if head_end > tail_end:
@@ -106,57 +142,154 @@ def sidelines(points: np.ndarray, orientation_thr: float = 2.0) -> tuple[np.ndar
     return line1, line2
 
 
-def _edge_lengths(line: np.ndarray) -> np.ndarray:
-    return np.sqrt((line[1:, 0] - line[:-1, 0]) ** 2 + (line[1:, 1] - line[:-1, 1]) ** 2)
+@numba.njit(cache=True)
+def _sum(values: np.ndarray) -> float:
+    """``np.sum`` of a 1-D float64 array, bit for bit: numpy's pairwise summation (sequential below 8 values,
+    eight running sums up to 128, halves above)."""
+    n = values.shape[0]
+    if n < 8:
+        total = 0.0
+        for i in range(n):
+            total += values[i]
+        return total
+    if n <= 128:
+        r = values[:8].copy()
+        i = 8
+        while i < n - n % 8:
+            for j in range(8):
+                r[j] += values[i + j]
+            i += 8
+        total = ((r[0] + r[1]) + (r[2] + r[3])) + ((r[4] + r[5]) + (r[6] + r[7]))
+        while i < n:
+            total += values[i]
+            i += 1
+        return total
+    half = n // 2
+    half -= half % 8
+    return _sum(values[:half]) + _sum(values[half:])
+
+
+@numba.njit(cache=True)
+def _line_lengths(line: np.ndarray) -> np.ndarray:
+    out = np.empty(line.shape[0] - 1)
+    for i in range(line.shape[0] - 1):
+        dx, dy = line[i + 1, 0] - line[i, 0], line[i + 1, 1] - line[i, 1]
+        out[i] = np.sqrt(dx * dx + dy * dy)
+    return out
+
+
+@numba.njit(cache=True)
+def _resample_line(line: np.ndarray, n: int) -> np.ndarray:
+    """:func:`resample_line`, compiled: the same float32 and float64 operations in the same order."""
+    if line.shape[0] < 2 or n < 2:  # numba does not check bounds
+        raise ValueError("resampling needs a line of 2 points or more and n >= 2")
+    lengths = _line_lengths(line)
+    count = lengths.shape[0]
+    t_org = np.zeros(count + 1)
+    for i in range(count):
+        t_org[i + 1] = t_org[i] + lengths[i]
+    step = np.float32(_sum(lengths) / (n - 1))
+    out = np.empty((n, 2))
+    out[0, 0], out[0, 1] = line[0, 0], line[0, 1]
+    out[n - 1, 0], out[n - 1, 1] = line[count, 0], line[count, 1]
+    for i in range(1, n - 1):
+        ts = np.float32(i) * step
+        wide = np.float64(ts)
+        edge = 0  # np.searchsorted(t_org[1:count], ts, "left"), capped at count - 1
+        while edge < count - 1 and t_org[edge + 1] < wide:
+            edge += 1
+        t_l, t_r = t_org[edge], t_org[edge + 1]
+        span = np.float32(t_r - t_l + EPS)
+        w0 = np.float64(np.float32(t_r - wide) / span)
+        w1 = np.float64(np.float32(wide - t_l) / span)
+        for c in range(2):
+            out[i, c] = w0 * line[edge, c] + w1 * line[edge + 1, c]
+    return out
 
 
 def resample_line(line: np.ndarray, n: int) -> np.ndarray:
-    """``n`` points equally spaced along a polyline (``K x 2``), its two ends included. Positions and weights are
-    float32 as in MMOCR (numpy 1.x kept float32 arrays float32 against float64 scalars)."""
-    lengths = _edge_lengths(line)
-    t_org = np.zeros(len(lengths) + 1)
-    np.cumsum(lengths, out=t_org[1:])
-    ts = np.arange(1, n - 1, dtype=np.float32) * np.float32(np.sum(lengths) / (n - 1))
-    edge = np.minimum(np.searchsorted(t_org[1:len(lengths)], ts, side="left"), len(lengths) - 1)
-    t_l, t_r = t_org[edge], t_org[edge + 1]
-    span = (t_r - t_l + EPS).astype(np.float32)
-    w0 = ((t_r - ts).astype(np.float32) / span).astype(np.float64)[:, None]
-    w1 = ((ts - t_l).astype(np.float32) / span).astype(np.float64)[:, None]
-    out = np.empty((n, 2))
-    out[0], out[-1] = line[0], line[-1]
-    out[1:-1] = w0 * line[edge] + w1 * line[edge + 1]
+    """``n >= 2`` points equally spaced along a polyline (``K x 2``, K >= 2), its two ends included. Positions and
+    weights are float32 as in MMOCR (numpy 1.x kept float32 arrays float32 against float64 scalars)."""
+    return _resample_line(np.ascontiguousarray(line, np.float64), n)
+
+
+@numba.njit(cache=True)
+def _resampled_sidelines(top: np.ndarray, bottom: np.ndarray, resample_step: float
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    length = (_sum(_line_lengths(top)) + _sum(_line_lengths(bottom))) / 2
+    n = max(int(length / resample_step) + 1, 3)
+    return _resample_line(top, n), _resample_line(bottom, n)[::-1]
+
+
+@numba.njit(cache=True)
+def _band_quads(top: np.ndarray, bottom: np.ndarray, head_cut: int, tail_cut: int, shrink_ratio: float
+                ) -> np.ndarray:
+    """The centre band's quads, ``M x 4 x 2`` int32 (truncated), between resampled sidelines ``top`` and
+    ``bottom`` (``N x 2``, matching points), ``head_cut`` and ``tail_cut`` points left out at the ends."""
+    n = top.shape[0]
+    first, last = 0, n
+    if n > head_cut + tail_cut + 2:
+        first, last = head_cut, n - tail_cut
+    out = np.empty((last - first - 1, 4, 2), np.int32)
+    upper = np.empty((last - first, 2))
+    lower = np.empty((last - first, 2))
+    for i in range(first, last):
+        for c in range(2):
+            centre = (top[i, c] + bottom[i, c]) / 2
+            upper[i - first, c] = centre + (top[i, c] - centre) * shrink_ratio
+            lower[i - first, c] = centre + (bottom[i, c] - centre) * shrink_ratio
+    for q in range(last - first - 1):
+        for c in range(2):
+            out[q, 0, c] = np.int32(upper[q, c])
+            out[q, 1, c] = np.int32(upper[q + 1, c])
+            out[q, 2, c] = np.int32(lower[q + 1, c])
+            out[q, 3, c] = np.int32(lower[q, c])
     return out
 
 
 def center_region_quads(polygon: np.ndarray, resample_step: float = 4.0, shrink_ratio: float = 0.3
-                        ) -> list[np.ndarray]:
-    """The int32 quads (``4 x 2``) whose union is the text centre region of one polygon (level pixels)."""
+                        ) -> np.ndarray:
+    """The quads whose union is the text centre region of one polygon (level pixels): ``M x 4 x 2`` int32.
+
+    The sidelines are resampled and the band built compiled (numba), with MMOCR's float32 and float64 steps in
+    its order, so the truncated corners are its own; the end cuts use ``np.linalg.norm`` as MMOCR does."""
     top, bottom = sidelines(polygon)
-    length = (np.sum(_edge_lengths(top)) + np.sum(_edge_lengths(bottom))) / 2
-    n = max(int(float(length) / resample_step) + 1, 3)
-    top, bottom = resample_line(top, n), resample_line(bottom, n)[::-1]
-    centre = (top + bottom) / 2
+    top, bottom = _resampled_sidelines(np.ascontiguousarray(top, np.float64),
+                                       np.ascontiguousarray(bottom, np.float64), float(resample_step))
     head_cut = int(np.linalg.norm(top[0] - bottom[0]) / 4.0 // resample_step)
     tail_cut = int(np.linalg.norm(top[-1] - bottom[-1]) / 4.0 // resample_step)
-    if len(centre) > head_cut + tail_cut + 2:
-        keep = slice(head_cut, len(centre) - tail_cut)
-        centre, top, bottom = centre[keep], top[keep], bottom[keep]
-    upper = centre + (top - centre) * shrink_ratio
-    lower = centre + (bottom - centre) * shrink_ratio
-    return list(np.stack([upper[:-1], upper[1:], lower[1:], lower[:-1]], axis=1).astype(np.int32))
+    return _band_quads(top, bottom, head_cut, tail_cut, float(shrink_ratio))
+
+
+@numba.njit(cache=True)
+def _resample_polygon(polygon: np.ndarray, n: int) -> np.ndarray:
+    count = polygon.shape[0]
+    steps = np.empty((count, 2))
+    lengths = np.empty(count)
+    total = 0.0
+    for i in range(count):
+        dx, dy = polygon[(i + 1) % count, 0] - polygon[i, 0], polygon[(i + 1) % count, 1] - polygon[i, 1]
+        steps[i, 0], steps[i, 1] = dx, dy
+        lengths[i] = np.sqrt(dx * dx + dy * dy)
+        total += lengths[i]  # left to right, as MMOCR's Python sum
+    per_edge = np.empty(count, np.int64)
+    for i in range(count):
+        per_edge[i] = np.int32(lengths[i] / (total + 1e-8) * n)
+    out = np.empty((per_edge.sum(), 2))
+    row = 0
+    for i in range(count):
+        for k in range(per_edge[i]):
+            for c in range(2):
+                out[row, c] = polygon[i, c] + steps[i, c] / per_edge[i] * k
+            row += 1
+    return out
 
 
 def resample_polygon(polygon: np.ndarray, n: int = 400) -> np.ndarray:
-    """About ``n`` points along the closed outline: each edge gets ``int(n * its share of the perimeter)``
-    equally spaced points, starting at its first vertex."""
-    polygon = np.asarray(polygon, np.float64)
-    steps = polygon[np.arange(1, len(polygon) + 1) % len(polygon)] - polygon
-    lengths = np.sqrt(steps[:, 0] ** 2 + steps[:, 1] ** 2)
-    counts = (lengths / (sum(lengths.tolist()) + 1e-8) * n).astype(np.int32)  # Python's sum: left to right
-    edge = np.repeat(np.arange(len(polygon)), counts)
-    # k-th point of its edge: position in the output minus where the edge's points start
-    k = np.arange(len(edge)) - np.repeat(np.cumsum(counts) - counts, counts)
-    return polygon[edge] + steps[edge] / counts[edge][:, None] * k[:, None]
+    """About ``n`` points along the closed outline (``K x 2``): each edge gets ``int(n * its share of the
+    perimeter)`` equally spaced points, starting at its first vertex. Compiled (numba), MMOCR's float64 steps in
+    its order."""
+    return _resample_polygon(np.ascontiguousarray(polygon, np.float64).reshape(-1, 2), int(n))
 
 
 def fourier_signature(polygon: np.ndarray, degree: int = 5) -> np.ndarray | None:
@@ -189,27 +322,33 @@ def level_targets(size: tuple[int, int], polygons: Sequence[np.ndarray], ignored
                   ) -> dict[str, np.ndarray]:
     """The maps of one level: ``size`` its ``(h, w)``, polygons in its pixels. Returns ``text``, ``center``
     (``h x w`` uint8 0/1), ``mask`` (``h x w`` float32) and ``fourier`` (``2 (2k + 1) x h x w`` float32)."""
-    h, w = size
     k = 2 * degree + 1
-    fourier = np.zeros((2 * k, h, w), np.float32)
-    kept = []
+    kept, signatures = [], []
     for p in polygons:
         signature = fourier_signature(p, degree)
         if signature is None:
             ignored = [*ignored, p]
             continue
         kept.append(p)
-        inside = _fill(size, [p], 1, 0).astype(bool)
-        ys, xs = np.nonzero(inside)
-        fourier[:k, ys, xs] = signature[:, 0:1]
-        fourier[k:, ys, xs] = signature[:, 1:2]
-        fourier[degree, ys, xs] = signature[degree, 0] - xs
-        fourier[k + degree, ys, xs] = signature[degree, 1] - ys
+        signatures.append(signature)
+    # each pixel takes the coefficients of the last polygon that covers it: polygon i + 1 filled in order
+    owner = np.zeros(size, np.int32)
+    for index, p in enumerate(kept):
+        cv2.fillPoly(owner, [np.asarray(p).astype(np.int32).reshape(-1, 1, 2)], index + 1)
+    ys, xs = np.nonzero(owner)
+    fourier = np.zeros((2 * k, *size), np.float32)
+    if kept:
+        table = np.stack(signatures)  # polygons x (2k + 1) x 2, float64
+        rows = owner[ys, xs] - 1
+        fourier[:k, ys, xs] = table[rows, :, 0].T
+        fourier[k:, ys, xs] = table[rows, :, 1].T
+        fourier[degree, ys, xs] = table[rows, degree, 0] - xs
+        fourier[k + degree, ys, xs] = table[rows, degree, 1] - ys
     center = np.zeros(size, np.uint8)
     quads = [q for p in kept for q in center_region_quads(p, resample_step, shrink_ratio)]
     if quads:
         cv2.fillPoly(center, quads, 1)
-    return {"text": _fill(size, kept, 1, 0), "center": center,
+    return {"text": (owner > 0).view(np.uint8), "center": center,
             "mask": _fill(size, ignored, 0, 1).astype(np.float32), "fourier": fourier}
 
 
