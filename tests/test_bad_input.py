@@ -132,6 +132,8 @@ def test_a_used_output_folder_is_refused_and_kept(main, tmp_path, capsys):
     (["--max_pseudo_text", "0"], "--max_pseudo_text must be in (0, 1]"),
     (["--max_pseudo_text", "1.5"], "--max_pseudo_text must be in (0, 1]"),
     (["--min_area", "0"], "GlyphMix: need 0 < min_area <= max_area <= 1"),
+    (["--torch_compile", "true", "--torch_compile_backend", "fastest"], "--torch_compile_backend must be one of"),
+    (["--torch_compile", "true", "--torch_compile_mode", "fast"], "--torch_compile_mode must be one of"),
 ])
 def test_bad_numbers_fail_before_any_work(flags, expected, tmp_path, capsys):
     assert pretrain_main(["--output_dir", str(tmp_path / "out"), *flags]) == 2
@@ -143,6 +145,7 @@ def test_bad_numbers_fail_before_any_work(flags, expected, tmp_path, capsys):
     ("finetune", ["--train_dataset", "demo:curved:0"], "--train_dataset: a demo dataset needs at least 1 image"),
     ("finetune", ["--eval_dataset", "demo:bogus"], "--eval_dataset: cannot read demo dataset spec 'demo:bogus'"),
     ("pretrain", ["--real_datasets", "demo:real-like:0"], "--real_datasets: a demo dataset needs at least 1 image"),
+    ("finetune", ["--torch_compile_backend", "jit"], "--torch_compile_backend must be one of"),
 ])
 def test_bad_demo_specs_are_one_line_errors_before_any_work(main, flags, expected, tmp_path, capsys):
     run = finetune_main if main == "finetune" else pretrain_main

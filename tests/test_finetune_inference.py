@@ -109,3 +109,51 @@ def test_yaml_arguments(tmp_path):
     (tmp_path / "ft.yaml").write_text("max_steps: 7\noptimizer: sgd\ntrain_dataset: demo:real-like:4\n")
     args = parse_dataclass(FinetuneArguments, [str(tmp_path / "ft.yaml"), "--max_steps", "9"], "x")
     assert (args.max_steps, args.optimizer, args.train_dataset) == (9, "sgd", "demo:real-like:4")
+
+
+def test_compiled_and_channels_last_fine_tuning_take_the_same_steps(tmp_path):
+    """``--torch_compile`` (accelerate's dynamo plugin; here the aot_eager backend, which traces the model as
+    inductor does but runs its ops without code generation) and ``--channels_last`` change the speed, not what is
+    learned. Compiled: the final weights equal the plain run's; its checkpoint holds the plain module's names and
+    resumes without compiling; ``--profile`` times its steps. Channels-last: the first step's update equals the
+    plain one to float rounding (other convolution kernels; later steps drift apart as any rounding does)."""
+    from torch._dynamo.utils import counters
+
+    from freereal_hf.training.common import load_model
+
+    common = ["--train_dataset", "demo:synthetic:4", "--image_size", "64", "--crop_size", "64", "--save_steps", "2",
+              "--batch_size", "2", "--eval_steps", "0", "--eval_long_side", "64", "--num_workers", "0",
+              "--report_to", "none", "--optimizer", "sgd", "--learning_rate", "0.007", "--warmup_steps", "0"]
+    assert finetune_main(["--output_dir", str(tmp_path / "plain"), "--max_steps", "3"] + common) == 0
+    graphs = counters["stats"]["unique_graphs"]
+    result = finetune(FinetuneArguments(
+        output_dir=str(tmp_path / "compiled"), train_dataset="demo:synthetic:4", image_size=64, crop_size=64,
+        max_steps=3, save_steps=2, batch_size=2, eval_steps=0, eval_long_side=64, num_workers=0, report_to="none",
+        optimizer="sgd", learning_rate=0.007, warmup_steps=0, torch_compile=True, torch_compile_backend="aot_eager",
+        profile=True))
+    assert counters["stats"]["unique_graphs"] > graphs  # dynamo really traced the model
+    assert result["profiled_steps"] == 2 and "forward/backward" in result["profile"]  # the first step warms up
+    plain = load_file(tmp_path / "plain" / "final" / "model.safetensors")
+    compiled = load_file(tmp_path / "compiled" / "final" / "model.safetensors")
+    assert compiled.keys() == plain.keys()
+    for k in plain:
+        torch.testing.assert_close(compiled[k], plain[k], rtol=1e-6, atol=1e-6, msg=k)
+    checkpoint = tmp_path / "compiled" / "checkpoints" / "checkpoint_0"
+    assert load_file(checkpoint / "model.safetensors").keys() == plain.keys()  # no _orig_mod. prefix
+    (tmp_path / "resumed" / "checkpoints").mkdir(parents=True)
+    shutil.copytree(checkpoint, tmp_path / "resumed" / "checkpoints" / checkpoint.name)
+    assert finetune_main(["--output_dir", str(tmp_path / "resumed"), "--resume", "true", "--max_steps", "3"]
+                         + common) == 0
+    resumed = load_file(tmp_path / "resumed" / "final" / "model.safetensors")
+    assert all(torch.allclose(resumed[k].float(), plain[k].float(), atol=1e-6) for k in plain)
+
+    for run in ("one", "one_last"):
+        flags = ["--channels_last", "true"] if run == "one_last" else []
+        assert finetune_main(["--output_dir", str(tmp_path / run), "--max_steps", "1"] + flags + common) == 0
+    start = load_model("dbnet_r18", seed=0, allow_fresh=True).state_dict()
+    one, last = (load_file(tmp_path / run / "final" / "model.safetensors") for run in ("one", "one_last"))
+    floats = [k for k in one if one[k].is_floating_point()]
+    step = torch.cat([(one[k] - start[k]).flatten() for k in floats])
+    step_last = torch.cat([(last[k] - start[k]).flatten() for k in floats])
+    assert step.norm() > 1e-2  # the step moved the weights: the comparison means something
+    assert (step_last - step).norm() < 1e-3 * step.norm()

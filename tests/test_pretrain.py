@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import socket
@@ -185,8 +186,6 @@ def test_streaming_weighted_real_sets_with_accumulation_and_clipping(tmp_path):
 
 
 def test_bf16_mixed_precision_runs_on_cpu(tmp_path):
-    import math
-
     from freereal_hf.training.pretrain import pretrain
 
     def run(precision: str) -> dict:
@@ -202,6 +201,31 @@ def test_bf16_mixed_precision_runs_on_cpu(tmp_path):
     assert bf16["losses"] != fp32["losses"]  # the forward passes really ran in bfloat16
     saved = load_file(tmp_path / "bf16" / "final" / "model.safetensors")
     assert all(t.dtype == torch.float32 for t in saved.values() if t.is_floating_point())
+
+
+def test_compiled_and_channels_last_pre_training_take_the_same_steps(tmp_path):
+    """``--torch_compile`` compiles the student (accelerate) and the teacher that writes the pseudo-labels
+    (aot_eager here: traced as inductor would, no code generation): the losses of both stages equal the plain
+    run's. ``--channels_last``: the same first losses to float rounding, every view of the batch converted."""
+    from torch._dynamo.utils import counters
+
+    from freereal_hf.training.pretrain import pretrain
+
+    def run(name: str, **flags) -> dict:
+        return pretrain(PretrainArguments(
+            output_dir=str(tmp_path / name), max_steps=3, stage1_steps=1, crop_size=64, image_size=64, batch_size=2,
+            num_workers=0, report_to="none", synthetic_dataset="demo:synthetic:4", real_datasets=["demo:real-like:4:1"],
+            save_steps=0, eval_steps=0, **flags))
+
+    plain = run("plain")
+    graphs = counters["stats"]["unique_graphs"]
+    compiled = run("compiled", torch_compile=True, torch_compile_backend="aot_eager", profile=True)
+    assert counters["stats"]["unique_graphs"] >= graphs + 2  # the student and the teacher were traced
+    assert compiled["losses"] == pytest.approx(plain["losses"], rel=1e-6)
+    assert "teacher forward" in compiled["profile"]
+    last = run("last", channels_last=True)
+    assert last["losses"][:2] == pytest.approx(plain["losses"][:2], rel=1e-4)  # stage 1, and stage 2's first step
+    assert len(last["losses"]) == 3 and all(math.isfinite(v) for v in last["losses"])
 
 
 def test_a_weighted_synthetic_loss_joins_the_mixed_loss_in_stage_2(tmp_path):
@@ -318,3 +342,30 @@ def test_the_teacher_window_measures_what_it_says():
     assert seen["hmean"] > 0.95, seen
     blind = evaluate_teacher(Oracle(True), data, processor, batch_size=1)
     assert blind["pixel_recall"] == 0.0 and blind["hmean"] == 0.0
+
+
+def test_the_step_benchmark_times_both_loops_per_setting(capsys):
+    """scripts/benchmark_steps.py, the table for a GPU, on this CPU at 64 pixels: one row per model and setting,
+    each with both loops' step times, rates and data-wait shares; bad sizes refused before any run."""
+    import re
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        from benchmark_steps import main as bench
+    finally:
+        sys.path.pop(0)
+    for bad in (["--batch-size", "0"], ["--crop-size", "50"], ["--steps", "-1"], ["--num-workers", "-1"]):
+        with pytest.raises(SystemExit) as exit_info:
+            bench(bad)
+        assert exit_info.value.code == 2, bad
+    capsys.readouterr()
+    assert bench(["--models", "dbnet_r18", "--settings", "fp32", "bf16-cl", "--batch-size", "2", "--crop-size",
+                  "64", "--steps", "1", "--num-workers", "0"]) == 0
+    rows = [line for line in capsys.readouterr().out.splitlines() if line.startswith("| dbnet_r18 |")]
+    assert [row.split("|")[2].strip() for row in rows] == ["fp32", "bf16-cl"]
+    for row in rows:
+        ms, rate, wait, ms_ft, rate_ft, wait_ft = row.split("|")[3:9]
+        assert float(ms) > 0 and float(ms_ft) > 0
+        assert float(rate) == pytest.approx(2000 / float(ms), rel=0.01)
+        assert float(rate_ft) == pytest.approx(2000 / float(ms_ft), rel=0.01)
+        assert all(re.fullmatch(r" \d+\.\d% ", w) for w in (wait, wait_ft))

@@ -8,6 +8,7 @@ import logging
 import os
 import re
 import shutil
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,7 @@ def check_arguments(args: Any) -> None:
         raise UsageError(f"--mixed_precision must be no, fp16 or bf16, got {args.mixed_precision!r}")
     if args.optimizer not in ("sgd", "adamw"):
         raise UsageError(f"--optimizer must be sgd or adamw, got {args.optimizer!r}")
+    check_compile_arguments(args)
     for name in ("train_dataset", "eval_dataset", "synthetic_dataset", "real_datasets"):
         specs = getattr(args, name, None) or []
         for spec in [specs] if isinstance(specs, str) else specs:
@@ -110,6 +112,29 @@ def check_arguments(args: Any) -> None:
             if demo is not None and demo["num_images"] < 1:
                 raise UsageError(f"--{name}: a demo dataset needs at least 1 image, got {spec!r}")
     prepare_output_dir(args.output_dir, args.resume, args.overwrite_output_dir)
+
+
+COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
+
+
+def check_compile_arguments(args: Any) -> None:
+    """``--torch_compile_backend`` one of accelerate's dynamo backends, ``--torch_compile_mode`` one of
+    torch.compile's modes (or unset)."""
+    from accelerate.utils import DynamoBackend
+
+    backends = sorted(b.value.lower() for b in DynamoBackend if b is not DynamoBackend.NO)
+    if args.torch_compile_backend.lower() not in backends:
+        raise UsageError(f"--torch_compile_backend must be one of {', '.join(backends)}, got "
+                         f"{args.torch_compile_backend!r}")
+    if args.torch_compile_mode is not None and args.torch_compile_mode not in COMPILE_MODES:
+        raise UsageError(f"--torch_compile_mode must be one of {', '.join(COMPILE_MODES)}, got "
+                         f"{args.torch_compile_mode!r}")
+
+
+def memory_format(args: Any) -> torch.memory_format:
+    """The memory format of the model and its input batches: ``channels_last`` with ``--channels_last`` (the
+    layout GPU convolutions in bf16/fp16 run fastest in), else the usual contiguous one."""
+    return torch.channels_last if args.channels_last else torch.contiguous_format
 
 
 def require_labels(dataset: Any, column: str, name: str, role: str, probe: int = 64) -> None:
@@ -241,9 +266,15 @@ class TrainState:
 
 
 def make_accelerator(output_dir: str | Path, *, mixed_precision: str, gradient_accumulation_steps: int,
-                     report_to: str, save_total_limit: int):
+                     report_to: str, save_total_limit: int, torch_compile: bool = False,
+                     torch_compile_backend: str = "inductor", torch_compile_mode: str | None = None):
     """The ``Accelerator`` of both loops: checkpoints under ``output_dir/checkpoints`` (keep the newest
     ``save_total_limit``), TensorBoard logs under ``output_dir/logs``, seedable samplers.
+
+    With ``torch_compile`` the model given to ``prepare`` is compiled (accelerate's dynamo plugin, with
+    ``torch_compile_backend`` and ``torch_compile_mode``); without it accelerate's own setting applies
+    (``accelerate launch --dynamo_backend``). Code that needs the plain module (evaluation, EMA, saving) takes
+    ``accelerator.unwrap_model(model, keep_torch_compile=False)``.
 
     Runs in one process may follow each other with different settings (mixed precision...). Several
     processes on a machine without CUDA (``accelerate launch --multi_gpu --num_processes 2`` on a CPU)
@@ -253,19 +284,57 @@ def make_accelerator(output_dir: str | Path, *, mixed_precision: str, gradient_a
 
     from accelerate import Accelerator
     from accelerate.state import AcceleratorState
-    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration
+    from accelerate.utils import DataLoaderConfiguration, ProjectConfiguration, TorchDynamoPlugin
 
     out = Path(output_dir)
     cpu = int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
     # Each run is a new job: accelerate keeps its settings in a process-wide singleton and refuses a second
     # run in the same process with another precision. The process group (PartialState) is kept.
     AcceleratorState._reset_state(reset_partial_state=False)
+    dynamo = TorchDynamoPlugin(backend=torch_compile_backend.upper(), mode=torch_compile_mode) if torch_compile \
+        else None
     return Accelerator(
         cpu=cpu, mixed_precision=mixed_precision, gradient_accumulation_steps=gradient_accumulation_steps,
-        log_with=None if report_to == "none" else report_to,
+        log_with=None if report_to == "none" else report_to, dynamo_plugin=dynamo,
         project_config=ProjectConfiguration(project_dir=str(out), logging_dir=str(out / "logs"),
                                             automatic_checkpoint_naming=True, total_limit=save_total_limit),
         dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True))
+
+
+def compiled(accelerator: Any, module: torch.nn.Module) -> torch.nn.Module:
+    """``module`` compiled as the accelerator compiles the models it prepares (for a module it does not prepare,
+    such as the EMA teacher); ``module`` itself when it compiles nothing."""
+    from accelerate.utils import DynamoBackend
+
+    plugin = accelerator.state.dynamo_plugin
+    if plugin.backend == DynamoBackend.NO:
+        return module
+    return torch.compile(module, **plugin.to_kwargs())
+
+
+class StepTimer:
+    """Seconds spent in each named part of the training steps (the device synchronised before each reading when
+    ``sync``, so that a part's GPU work is counted in it)."""
+
+    def __init__(self, parts: tuple[str, ...], device: torch.device, sync: bool) -> None:
+        self.totals: dict[str, float] = {part: 0.0 for part in parts}
+        self.device, self.sync = device, sync
+        self.last = time.perf_counter()
+
+    def mark(self, part: str) -> None:
+        if self.sync and self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        now = time.perf_counter()
+        self.totals[part] = self.totals.get(part, 0.0) + now - self.last
+        self.last = now
+
+    def table(self, steps: int) -> str:
+        total = sum(self.totals.values())
+        lines = [f"{'part':<26}{'ms/step':>10}{'share':>8}"]
+        for part, seconds in self.totals.items():
+            lines.append(f"{part:<26}{1000 * seconds / max(1, steps):>10.1f}{100 * seconds / total:>7.1f}%")
+        lines.append(f"{'step':<26}{1000 * total / max(1, steps):>10.1f}{100.0:>7.1f}%")
+        return "\n".join(lines)
 
 
 def make_loader(dataset, batch_size: int, num_workers: int, shuffle: bool, seed: int):
@@ -421,4 +490,4 @@ def save_final(model: torch.nn.Module, output_dir: str | Path, *, job: str, data
 
 __all__ = ["UsageError", "check_arguments", "require_labels", "prepare_output_dir", "load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
            "TrainState", "backward_and_step", "tensorboard_writer", "make_accelerator", "make_loader", "latest_checkpoint", "save_checkpoint",
-           "resume_latest", "save_final"]
+           "resume_latest", "save_final", "check_compile_arguments", "memory_format", "compiled", "StepTimer"]

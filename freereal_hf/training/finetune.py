@@ -20,9 +20,9 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
-from .common import (UsageError, check_arguments, require_labels, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
-                     make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
-                     warmup_poly_schedule)
+from .common import (StepTimer, TrainState, UsageError, backward_and_step, build_optimizer, check_arguments, load_model,
+                     load_text_dataset, make_accelerator, make_loader, memory_format, require_labels, resume_latest,
+                     save_checkpoint, save_final, tensorboard_writer, warmup_poly_schedule)
 
 logger = logging.getLogger("freereal_hf.training")
 
@@ -49,6 +49,13 @@ class FinetuneArguments:
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = field(default=None, metadata={"help": "clip gradients to this norm"})
     mixed_precision: str = field(default="no", metadata={"help": "no, fp16 or bf16"})
+    torch_compile: bool = field(default=False, metadata={"help": "compile the model with torch.compile (through "
+                                                                 "accelerate); evaluation runs the plain model"})
+    torch_compile_backend: str = field(default="inductor", metadata={"help": "torch.compile's backend"})
+    torch_compile_mode: str | None = field(default=None, metadata={
+        "help": "torch.compile's mode: default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs"})
+    channels_last: bool = field(default=False, metadata={
+        "help": "model and batches in channels-last memory (faster convolutions on GPUs in bf16/fp16)"})
     crop_size: int = field(default=640, metadata={"help": "training crop side (multiple of 32)"})
     scale_min: float = 0.5
     scale_max: float = 3.0
@@ -71,6 +78,12 @@ class FinetuneArguments:
     push_to_hub: str | None = field(default=None, metadata={"help": "ORG/NAME to upload final/ to"})
     dry_run: bool = field(default=False, metadata={"help": "with push_to_hub: list the upload, send nothing"})
     export_mmocr: bool = field(default=False, metadata={"help": "also write OUTPUT_DIR/mmocr.pth"})
+    profile: bool = field(default=False, metadata={
+        "help": "time the data wait and the forward/backward of each step (synchronising the device; the first "
+                "step is left out as warm-up) and print the table at the end"})
+
+
+PROFILE_PARTS = ("data wait", "forward/backward")
 
 
 def _collate_labels(batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
@@ -91,9 +104,12 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     check_arguments(args)  # before any work: bad arguments and a used or unusable output folder
     accelerator = make_accelerator(out, mixed_precision=args.mixed_precision,
                                    gradient_accumulation_steps=args.gradient_accumulation_steps,
-                                   report_to=args.report_to, save_total_limit=args.save_total_limit)
+                                   report_to=args.report_to, save_total_limit=args.save_total_limit,
+                                   torch_compile=args.torch_compile, torch_compile_backend=args.torch_compile_backend,
+                                   torch_compile_mode=args.torch_compile_mode)
     set_seed(args.seed)
-    model = load_model(args.model, seed=args.seed, allow_fresh=True)
+    fmt = memory_format(args)
+    model = load_model(args.model, seed=args.seed, allow_fresh=True).to(memory_format=fmt)
     train_raw = load_text_dataset(args.train_dataset, args.train_split, image_size=args.image_size)
     require_labels(train_raw, "polygons", args.train_dataset, "training dataset")
     eval_spec = args.eval_dataset or args.train_dataset
@@ -106,12 +122,13 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     optimizer = build_optimizer(model, args.optimizer, args.learning_rate, args.weight_decay, args.momentum)
     scheduler = warmup_poly_schedule(optimizer, args.warmup_steps, args.max_steps, args.poly_power)
     model, optimizer, loader = accelerator.prepare(model, optimizer, loader)
+    plain = accelerator.unwrap_model(model, keep_torch_compile=False)  # evaluation and saving
     state = TrainState()
     accelerator.register_for_checkpointing(scheduler, state)  # stepped by us, once per optimiser step
     if args.resume:
         resume_latest(accelerator, out, state)
-    processor = TextDetectionImageProcessor.for_config(accelerator.unwrap_model(model).config, args.eval_long_side)
-    hyper = {k: v for k, v in asdict(args).items() if k not in ("push_to_hub", "dry_run", "resume")}
+    processor = TextDetectionImageProcessor.for_config(plain.config, args.eval_long_side)
+    hyper = {k: v for k, v in asdict(args).items() if k not in ("push_to_hub", "dry_run", "resume", "profile")}
     if accelerator.is_main_process and args.report_to != "none":
         accelerator.init_trackers("finetune", config={k: v for k, v in hyper.items()
                                                       if isinstance(v, (int, float, str, bool))})
@@ -123,7 +140,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     metrics: dict[str, float] = {}
 
     def run_eval() -> dict[str, float]:
-        result = evaluate_detector(accelerator.unwrap_model(model), eval_set, processor, accelerator=accelerator,
+        result = evaluate_detector(plain, eval_set, processor, accelerator=accelerator,
                                    keep_samples=args.log_images)
         if accelerator.is_main_process:
             accelerator.log({f"eval/{k}": v for k, v in result.metrics.items()}, step=state.global_step)
@@ -138,20 +155,30 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
                disable=not accelerator.is_local_main_process)
     model.train()
     tic, samples_since = time.perf_counter(), 0
+    timer = StepTimer(PROFILE_PARTS, accelerator.device, args.profile)
+    profiled_steps, warmed_up = 0, False
     while state.global_step < args.max_steps:
         epoch, done_in_epoch = divmod(state.global_step, steps_per_epoch)
         transform.epoch = epoch
         loader.set_epoch(epoch)
         batches = accelerator.skip_first_batches(loader, done_in_epoch * args.gradient_accumulation_steps) \
             if done_in_epoch else loader
+        timer.last = time.perf_counter()
         for batch in batches:
             pixel_values, labels = _collate_labels(batch)
+            pixel_values = pixel_values.contiguous(memory_format=fmt)
+            timer.mark("data wait")
             with accelerator.accumulate(model):
                 outputs = model(pixel_values, labels=labels)
                 backward_and_step(accelerator, model, optimizer, outputs.loss, args.max_grad_norm)
+            timer.mark("forward/backward")
             samples_since += pixel_values.shape[0] * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
+            profiled_steps += 1
+            if args.profile and not warmed_up and state.global_step + 1 < args.max_steps:
+                timer.totals = dict.fromkeys(timer.totals, 0.0)  # the first step warms up (workers, compilation)
+                profiled_steps, warmed_up = 0, True
             scheduler.step()
             state.global_step += 1
             state.samples_seen += args.batch_size * accelerator.num_processes * args.gradient_accumulation_steps
@@ -169,6 +196,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
             if args.eval_steps and state.global_step % args.eval_steps == 0 and state.global_step < args.max_steps:
                 metrics = run_eval()
                 model.train()
+            timer.last = time.perf_counter()  # logging, saving and evaluating are no part of a training step
             if state.global_step >= args.max_steps:
                 break
         state.epoch = epoch + 1
@@ -176,16 +204,20 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     metrics = run_eval()
     final = None
     if accelerator.is_main_process:
-        final = save_final(accelerator.unwrap_model(model), out, job="fine-tuning",
+        final = save_final(plain, out, job="fine-tuning",
                            datasets=[args.train_dataset], hyperparameters=hyper, hmean=metrics,
                            eval_dataset=f"{eval_spec} ({eval_split})",
                            base_model=None if args.model in PRESETS else args.model,
                            push_to_hub=args.push_to_hub, dry_run=args.dry_run, export_mmocr=args.export_mmocr)
         if transform.report.counts:
             accelerator.print(transform.report.summary())
+    profile = timer.table(profiled_steps) if args.profile else None
+    if profile:
+        accelerator.print(profile)
     accelerator.wait_for_everyone()
     accelerator.end_training()
-    return {"final_dir": str(final) if final else None, "metrics": metrics, "global_step": state.global_step}
+    return {"final_dir": str(final) if final else None, "metrics": metrics, "global_step": state.global_step,
+            "profile": profile, "timings": dict(timer.totals), "profiled_steps": profiled_steps}
 
 
 def _log_images(accelerator: Any, samples: list, step: int) -> None:

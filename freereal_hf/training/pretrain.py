@@ -49,9 +49,9 @@ from tqdm.auto import tqdm
 from ..data.records import Report
 from ..glyphmix.mixing import GlyphMixConfig, MixResult, glyphmix
 from ..models.base import MapKind
-from .common import (UsageError, check_arguments, require_labels, TrainState, backward_and_step, build_optimizer, load_model, load_text_dataset,
-                     make_accelerator, make_loader, resume_latest, save_checkpoint, save_final, tensorboard_writer,
-                     warmup_poly_schedule)
+from .common import (StepTimer, TrainState, UsageError, backward_and_step, build_optimizer, check_arguments, compiled,
+                     load_model, load_text_dataset, make_accelerator, make_loader, memory_format, require_labels,
+                     resume_latest, save_checkpoint, save_final, tensorboard_writer, warmup_poly_schedule)
 
 logger = logging.getLogger("freereal_hf.training")
 
@@ -109,6 +109,13 @@ class PretrainArguments:
     gradient_accumulation_steps: int = 1
     max_grad_norm: float | None = field(default=None, metadata={"help": "clip gradients to this norm"})
     mixed_precision: str = field(default="no", metadata={"help": "no, fp16 or bf16"})
+    torch_compile: bool = field(default=False, metadata={
+        "help": "compile the student's and the teacher's forward with torch.compile (through accelerate)"})
+    torch_compile_backend: str = field(default="inductor", metadata={"help": "torch.compile's backend"})
+    torch_compile_mode: str | None = field(default=None, metadata={
+        "help": "torch.compile's mode: default, reduce-overhead, max-autotune or max-autotune-no-cudagraphs"})
+    channels_last: bool = field(default=False, metadata={
+        "help": "model and batches in channels-last memory (faster convolutions on GPUs in bf16/fp16)"})
     crop_size: int | None = field(default=None, metadata={
         "help": "training crop side, a multiple of 32 (default 640; on demo data the demo image size)"})
     scale_min: float = 0.5
@@ -290,7 +297,7 @@ def pseudo_text_share(pseudo: dict[str, torch.Tensor], spec: Any) -> torch.Tenso
 
 
 def mix_batch(teacher: torch.nn.Module, real: dict[str, Any], synthetic: dict[str, Any], config: GlyphMixConfig,
-              generator: torch.Generator, autocast: Any = None, timer: "StepTimer | None" = None,
+              generator: torch.Generator, autocast: Any = None, timer: StepTimer | None = None,
               confidence: float | None = None, max_text: float = 1.0) -> tuple[MixResult, dict[str, torch.Tensor]]:
     """Teacher on the weak views -> pseudo-targets (``teacher.pseudo_targets``, pixels less confident than
     ``confidence`` ignored; default the teacher config's) -> GlyphMix with the synthetic batch. A real image whose
@@ -316,30 +323,7 @@ def mix_batch(teacher: torch.nn.Module, real: dict[str, Any], synthetic: dict[st
     return mix, pseudo
 
 
-class StepTimer:
-    """Seconds spent in each named part of the steps (device synchronised before each reading when ``sync``)."""
-
-    PARTS = ("data wait", "teacher forward", "GlyphMix", "student forward/backward", "EMA update")
-
-    def __init__(self, device: torch.device, sync: bool) -> None:
-        self.totals: dict[str, float] = {part: 0.0 for part in self.PARTS}
-        self.device, self.sync = device, sync
-        self.last = time.perf_counter()
-
-    def mark(self, part: str) -> None:
-        if self.sync and self.device.type == "cuda":
-            torch.cuda.synchronize(self.device)
-        now = time.perf_counter()
-        self.totals[part] = self.totals.get(part, 0.0) + now - self.last
-        self.last = now
-
-    def table(self, steps: int) -> str:
-        total = sum(self.totals.values())
-        lines = [f"{'part':<26}{'ms/step':>10}{'share':>8}"]
-        for part, seconds in self.totals.items():
-            lines.append(f"{part:<26}{1000 * seconds / max(1, steps):>10.1f}{100 * seconds / total:>7.1f}%")
-        lines.append(f"{'step':<26}{1000 * total / max(1, steps):>10.1f}{100.0:>7.1f}%")
-        return "\n".join(lines)
+PROFILE_PARTS = ("data wait", "teacher forward", "GlyphMix", "student forward/backward", "EMA update")
 
 
 def _step_of(line: str) -> float:
@@ -391,9 +375,12 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     mix_config = check_pretrain_arguments(args)
     accelerator = make_accelerator(out, mixed_precision=args.mixed_precision,
                                    gradient_accumulation_steps=args.gradient_accumulation_steps,
-                                   report_to=args.report_to, save_total_limit=args.save_total_limit)
+                                   report_to=args.report_to, save_total_limit=args.save_total_limit,
+                                   torch_compile=args.torch_compile, torch_compile_backend=args.torch_compile_backend,
+                                   torch_compile_mode=args.torch_compile_mode)
     set_seed(args.seed)
-    student = load_model(args.model, seed=args.seed, allow_fresh=True)
+    fmt = memory_format(args)
+    student = load_model(args.model, seed=args.seed, allow_fresh=True).to(memory_format=fmt)
     crop = args.crop_size or (args.image_size if uses_demo_data(args) else 640)
     augment = AugmentConfig(size=crop, scale_range=(args.scale_min, args.scale_max),
                             rotate_degrees=args.rotate_degrees, flip_prob=args.flip_prob)
@@ -418,7 +405,9 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     scheduler = warmup_poly_schedule(optimizer, args.warmup_steps, args.max_steps, args.poly_power)
     student, optimizer, synthetic_loader, real_loader = accelerator.prepare(student, optimizer, synthetic_loader,
                                                                             real_loader)
-    teacher = copy.deepcopy(accelerator.unwrap_model(student)).eval().requires_grad_(False)
+    model = accelerator.unwrap_model(student, keep_torch_compile=False)  # the plain student: EMA, saving
+    teacher = copy.deepcopy(model).eval().requires_grad_(False)
+    teacher_forward = compiled(accelerator, teacher)  # pseudo-labels; evaluation and EMA use the plain teacher
     state = TrainState()
     accelerator.register_for_checkpointing(scheduler, state, teacher)
     if args.resume:
@@ -439,7 +428,6 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         (out / "samples").mkdir(parents=True, exist_ok=True)
         # line-buffered: the lines of a killed run are on disk
         samples_log = open(out / "samples" / f"rank_{accelerator.process_index}.jsonl", "a", buffering=1)
-    model = accelerator.unwrap_model(student)
     target_keys = list(model.target_spec.names)
     processor = TextDetectionImageProcessor.for_config(
         model.config, args.eval_long_side or (args.image_size if uses_demo_data(args) else None))
@@ -459,7 +447,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 f.write(json.dumps({"step": state.global_step, "stage": stage, **teacher_metrics}) + "\n")
         accelerator.print(f"step {state.global_step}: teacher on {teacher_eval[1]}: "
                           + ", ".join(f"{k} {v:.4f}" for k, v in teacher_metrics.items()))
-    timer = StepTimer(accelerator.device, args.profile)
+    timer = StepTimer(PROFILE_PARTS, accelerator.device, args.profile)
     bar = tqdm(total=args.max_steps, initial=state.global_step, desc="pre-training",
                disable=not accelerator.is_local_main_process)
     student.train()
@@ -471,6 +459,11 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
         timer.last = time.perf_counter()
         synthetic = synthetic_stream.next()
         real = real_stream.next() if stage == 2 else None
+        if args.channels_last:
+            for batch in (synthetic, real) if real is not None else (synthetic,):
+                for key in ("pixel_values", "weak_pixel_values", "strong_pixel_values"):
+                    if key in batch:
+                        batch[key] = batch[key].contiguous(memory_format=fmt)
         timer.mark("data wait")
         pseudo = mix = None
         with accelerator.accumulate(student):
@@ -481,9 +474,9 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                 position = "/".join(map(str, state.streams["real"]))
                 generator = torch.Generator().manual_seed(
                     zlib.crc32(f"{args.seed}/{position}/{accelerator.process_index}".encode()))
-                mix, pseudo = mix_batch(teacher, real, synthetic, mix_config, generator, accelerator.autocast, timer,
-                                        args.pseudo_confidence, args.max_pseudo_text)
-                images, labels = mix.images, mix.targets
+                mix, pseudo = mix_batch(teacher_forward, real, synthetic, mix_config, generator, accelerator.autocast,
+                                        timer, args.pseudo_confidence, args.max_pseudo_text)
+                images, labels = mix.images.contiguous(memory_format=fmt), mix.targets
             outputs = student(images, labels=labels)
             parts = {k: v.detach() for k, v in outputs.items() if k.startswith("loss")}
             loss = outputs.loss
@@ -583,5 +576,5 @@ def _log_grid(accelerator: Any, real: dict, synthetic: dict, mix: MixResult, mod
     writer.add_image("glyphmix/grid", grid, step, dataformats="HWC")
 
 
-__all__ = ["PretrainArguments", "pretrain", "ema_update", "mix_batch", "Stream", "StepTimer", "real_dataset",
+__all__ = ["PretrainArguments", "pretrain", "ema_update", "mix_batch", "Stream", "real_dataset",
            "unlabeled"]
