@@ -61,6 +61,46 @@ def test_polygon_nms_keeps_the_best_of_overlapping_polygons():
     assert scores.tolist() == [0.9, 0.4] and len(kept) == 2
 
 
+def test_polygon_nms_equals_comparing_every_pair():
+    """The NMS decides many pairs from bounds (the boxes' overlap above, the box around both below) instead of
+    intersecting them; its choices must be those of MMOCR's pair-by-pair rule: IoU from the union shapely builds,
+    0 when a repaired polygon is still invalid, 1 when the union is empty. Random clusters of overlapping ellipses,
+    some self-intersecting, at thresholds from 0.1 to 0.9."""
+    from freereal_hf.models.fcenet.postprocess_fcenet import _valid
+
+    def reference(polygons: np.ndarray, scores: np.ndarray, threshold: float) -> list[int]:
+        geoms = _valid(polygons)
+
+        def iou(i: int, j: int) -> float:
+            if not (geoms[i].is_valid and geoms[j].is_valid):
+                return 0.0
+            union = geoms[i].union(geoms[j]).area
+            return geoms[i].intersection(geoms[j]).area / union if union else 1.0
+
+        order, kept = list(np.argsort(scores, kind="stable")), []
+        while order:
+            kept.append(order.pop())
+            order = [i for i in order if iou(kept[-1], i) <= threshold]
+        return kept
+
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 2 * np.pi, 20, endpoint=False)
+    for trial in range(40):
+        m = int(rng.integers(2, 30))
+        centres = rng.uniform(0, 200, (int(rng.integers(1, 5)), 1, 2))
+        shape = np.stack([np.cos(t) * rng.uniform(5, 40), np.sin(t) * rng.uniform(2, 30)], 1)
+        polys = centres[rng.integers(0, len(centres), m)] + shape * rng.uniform(0.7, 1.3, (m, 1, 1))
+        polys = (polys + rng.normal(0, 3, polys.shape)).astype(np.int32)
+        if trial % 5 == 0:
+            polys[:, 3], polys[:, 9] = polys[:, 9].copy(), polys[:, 3].copy()  # self-intersecting outlines
+        scores = np.round(rng.uniform(0, 1, m), 2)  # ties included
+        for threshold in (0.1, 0.5, 0.9):
+            kept, kept_scores = polygon_nms(polys, scores, threshold)
+            expected = reference(polys, scores, threshold)
+            np.testing.assert_array_equal(kept, polys[expected], err_msg=f"{trial}, {threshold}")
+            np.testing.assert_array_equal(kept_scores, scores[expected])
+
+
 def test_non_finite_outputs_propose_nothing():
     """A pixel with NaN or infinite coefficients proposes no polygon; NaN scores find no text."""
     from freereal_hf.models.fcenet import fcenet_post_process
