@@ -189,3 +189,13 @@ def test_compiled_sum_adds_in_numpys_pairwise_order():
         assert _sum(values) == np.sum(values), n
     values = np.array([1e16] + [1.0] * 9)  # sequential: 1e16; numpy's eight sums: 1e16 + 8
     assert _sum(values) == np.sum(values) != sum(values.tolist())
+
+
+def test_resampling_refuses_lines_it_cannot_resample():
+    """The compiled resampling does not check bounds, so the lines it cannot take are refused before it runs."""
+    from freereal_hf.models.fcenet.targets_fcenet import resample_line
+
+    np.testing.assert_allclose(resample_line(np.array([[0.0, 0.0], [10.0, 0.0]]), 3), [[0, 0], [5, 0], [10, 0]])
+    for line, n in ((np.zeros((0, 2)), 3), (np.array([[1.0, 2.0]]), 3), (np.array([[0.0, 0.0], [1.0, 1.0]]), 1)):
+        with pytest.raises(ValueError, match="2 points or more and n >= 2"):
+            resample_line(line, n)

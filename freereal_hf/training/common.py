@@ -313,13 +313,22 @@ def compiled(accelerator: Any, module: torch.nn.Module) -> torch.nn.Module:
 
 
 class StepTimer:
-    """Seconds spent in each named part of the training steps (the device synchronised before each reading when
-    ``sync``, so that a part's GPU work is counted in it)."""
+    """Seconds spent in each named part of the training steps, and the steps counted (``steps``). With ``sync``
+    (profiling) the device is synchronised before each reading, so that a part's GPU work is counted in it, and
+    the first step is left out as warm-up (workers starting, compilation) when more follow."""
 
     def __init__(self, parts: tuple[str, ...], device: torch.device, sync: bool) -> None:
         self.totals: dict[str, float] = {part: 0.0 for part in parts}
         self.device, self.sync = device, sync
         self.last = time.perf_counter()
+        self.steps, self._warmed_up = 0, False
+
+    def step_done(self, more_follow: bool) -> None:
+        """Counts a finished optimiser step (after its last ``mark``)."""
+        self.steps += 1
+        if self.sync and not self._warmed_up and more_follow:
+            self.totals = dict.fromkeys(self.totals, 0.0)
+            self.steps, self._warmed_up = 0, True
 
     def mark(self, part: str) -> None:
         if self.sync and self.device.type == "cuda":

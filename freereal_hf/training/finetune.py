@@ -156,7 +156,6 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     model.train()
     tic, samples_since = time.perf_counter(), 0
     timer = StepTimer(PROFILE_PARTS, accelerator.device, args.profile)
-    profiled_steps, warmed_up = 0, False
     while state.global_step < args.max_steps:
         epoch, done_in_epoch = divmod(state.global_step, steps_per_epoch)
         transform.epoch = epoch
@@ -175,10 +174,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
             samples_since += pixel_values.shape[0] * accelerator.num_processes
             if not accelerator.sync_gradients:
                 continue
-            profiled_steps += 1
-            if args.profile and not warmed_up and state.global_step + 1 < args.max_steps:
-                timer.totals = dict.fromkeys(timer.totals, 0.0)  # the first step warms up (workers, compilation)
-                profiled_steps, warmed_up = 0, True
+            timer.step_done(more_follow=state.global_step + 1 < args.max_steps)
             scheduler.step()
             state.global_step += 1
             state.samples_seen += args.batch_size * accelerator.num_processes * args.gradient_accumulation_steps
@@ -211,13 +207,13 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
                            push_to_hub=args.push_to_hub, dry_run=args.dry_run, export_mmocr=args.export_mmocr)
         if transform.report.counts:
             accelerator.print(transform.report.summary())
-    profile = timer.table(profiled_steps) if args.profile else None
+    profile = timer.table(timer.steps) if args.profile else None
     if profile:
         accelerator.print(profile)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return {"final_dir": str(final) if final else None, "metrics": metrics, "global_step": state.global_step,
-            "profile": profile, "timings": dict(timer.totals), "profiled_steps": profiled_steps}
+            "profile": profile, "timings": dict(timer.totals), "profiled_steps": timer.steps}
 
 
 def _log_images(accelerator: Any, samples: list, step: int) -> None:

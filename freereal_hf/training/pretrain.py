@@ -452,7 +452,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                disable=not accelerator.is_local_main_process)
     student.train()
     losses: list[float] = []
-    tic, samples_since, profiled_steps, warmed_up = time.perf_counter(), 0, 0, False
+    tic, samples_since = time.perf_counter(), 0
     pseudo_text: float | None = None  # the teacher's share of text pixels at the last logging step (stage 2)
     while state.global_step < args.max_steps:
         stage = 1 if state.global_step < args.stage1_steps else 2
@@ -505,10 +505,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             # at step stage1_steps the teacher has just been copied from the student: the start of stage 2
             measure_teacher(1 if state.global_step < args.stage1_steps else 2)
             timer.last = time.perf_counter()  # measuring is no part of a training step
-        profiled_steps += 1
-        if args.profile and not warmed_up and state.global_step < args.max_steps:
-            timer.totals = dict.fromkeys(timer.totals, 0.0)  # the first step warms up (workers, allocator)
-            profiled_steps, warmed_up = 0, True
+        timer.step_done(more_follow=state.global_step < args.max_steps)
         parts = {k: float(v) for k, v in parts.items()}
         losses.append(parts["loss"])
         rate = samples_since / max(1e-9, time.perf_counter() - tic)
@@ -555,14 +552,14 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
             tf = getattr(tf, "report", tf)
             if tf.counts:
                 accelerator.print(f"{what} data problems:\n{tf.summary()}")
-    profile = timer.table(profiled_steps) if args.profile else None
+    profile = timer.table(timer.steps) if args.profile else None
     if profile:
         accelerator.print(profile)
     accelerator.wait_for_everyone()
     accelerator.end_training()
     return {"final_dir": str(final) if final else None, "global_step": state.global_step, "losses": losses,
             "teacher_metrics": dict(teacher_metrics),
-            "profile": profile, "timings": dict(timer.totals), "profiled_steps": profiled_steps}
+            "profile": profile, "timings": dict(timer.totals), "profiled_steps": timer.steps}
 
 
 def _log_grid(accelerator: Any, real: dict, synthetic: dict, mix: MixResult, model: Any, step: int) -> None:

@@ -82,7 +82,8 @@ def polygon_nms(polygons: np.ndarray, scores: np.ndarray, threshold: float) -> t
         iou = np.zeros(len(remaining))
         if near.any():
             close = remaining[near]
-            value = np.full(len(close), np.nan)
+            # a polygon still invalid after repair overlaps nothing (IoU 0): no need to intersect it
+            value = np.where(valid[top] & valid[close], np.nan, 0.0)
             both = valid[top] & valid[close] & ~empty[close] & ~empty[top]
             if both.any():
                 # bounds that decide without intersecting: I <= the boxes' overlap O (and <= min(A, B)), and
@@ -105,7 +106,7 @@ def polygon_nms(polygons: np.ndarray, scores: np.ndarray, threshold: float) -> t
                 union = areas[top] + areas[close[todo]] - inter  # the union's area, without building the union
                 with np.errstate(divide="ignore", invalid="ignore"):
                     value[todo] = np.where(union != 0, inter / np.where(union != 0, union, 1), 1.0)
-            iou[near] = np.where(valid[top] & valid[close], value, 0.0)
+            iou[near] = value
         remaining = remaining[iou <= threshold]
     index = order[np.asarray(kept)]
     return polygons[index], scores[index]

@@ -171,19 +171,19 @@ def _sum(values: np.ndarray) -> float:
 
 @numba.njit(cache=True)
 def _line_lengths(line: np.ndarray) -> np.ndarray:
-    out = np.empty(line.shape[0] - 1)
-    for i in range(line.shape[0] - 1):
+    out = np.empty(max(line.shape[0] - 1, 0))
+    for i in range(out.shape[0]):
         dx, dy = line[i + 1, 0] - line[i, 0], line[i + 1, 1] - line[i, 1]
         out[i] = np.sqrt(dx * dx + dy * dy)
     return out
 
 
 @numba.njit(cache=True)
-def _resample_line(line: np.ndarray, n: int) -> np.ndarray:
-    """:func:`resample_line`, compiled: the same float32 and float64 operations in the same order."""
+def _resample_line(line: np.ndarray, lengths: np.ndarray, n: int) -> np.ndarray:
+    """:func:`resample_line`, compiled (``lengths``: its :func:`_line_lengths`): the same float32 and float64
+    operations in the same order."""
     if line.shape[0] < 2 or n < 2:  # numba does not check bounds
         raise ValueError("resampling needs a line of 2 points or more and n >= 2")
-    lengths = _line_lengths(line)
     count = lengths.shape[0]
     t_org = np.zeros(count + 1)
     for i in range(count):
@@ -210,15 +210,16 @@ def _resample_line(line: np.ndarray, n: int) -> np.ndarray:
 def resample_line(line: np.ndarray, n: int) -> np.ndarray:
     """``n >= 2`` points equally spaced along a polyline (``K x 2``, K >= 2), its two ends included. Positions and
     weights are float32 as in MMOCR (numpy 1.x kept float32 arrays float32 against float64 scalars)."""
-    return _resample_line(np.ascontiguousarray(line, np.float64), n)
+    line = np.ascontiguousarray(line, np.float64)
+    return _resample_line(line, _line_lengths(line), n)
 
 
 @numba.njit(cache=True)
 def _resampled_sidelines(top: np.ndarray, bottom: np.ndarray, resample_step: float
                          ) -> tuple[np.ndarray, np.ndarray]:
-    length = (_sum(_line_lengths(top)) + _sum(_line_lengths(bottom))) / 2
-    n = max(int(length / resample_step) + 1, 3)
-    return _resample_line(top, n), _resample_line(bottom, n)[::-1]
+    top_lengths, bottom_lengths = _line_lengths(top), _line_lengths(bottom)
+    n = max(int((_sum(top_lengths) + _sum(bottom_lengths)) / 2 / resample_step) + 1, 3)
+    return _resample_line(top, top_lengths, n), _resample_line(bottom, bottom_lengths, n)[::-1]
 
 
 @numba.njit(cache=True)
