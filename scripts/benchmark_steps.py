@@ -6,6 +6,8 @@ For every ``--models`` x ``--settings`` (and, with ``--torch-compile``, each set
 ``freereal-finetune`` with ``--profile`` on demo data rendered at the crop size, and prints milliseconds per
 step, images per second (the real batch for pre-training) and the share of the step spent waiting for data. The
 first step of each run is left out (workers starting, compilation); the device is synchronised at each reading.
+The demo images are rendered once, to Parquet folders that every run loads, and each row is printed as soon as
+it is measured (a run cut short keeps the rows it finished).
 
 Settings: ``fp32``; ``bf16`` (autocast); ``bf16-cl`` (bf16 with the model and batches in channels-last memory).
 Figures of one run compare with each other only: run the whole table in one call on one card.
@@ -24,6 +26,7 @@ from pathlib import Path
 import torch
 
 from freereal_hf import PRESETS
+from freereal_hf.data.demo import demo_dataset
 from freereal_hf.training.finetune import FinetuneArguments, finetune
 from freereal_hf.training.pretrain import PretrainArguments, pretrain
 
@@ -45,18 +48,28 @@ def crop(text: str) -> int:
     return value
 
 
-def measure(job: str, model: str, setting: str, compiled: bool, args: argparse.Namespace, out: Path) -> dict:
+def render(folder: Path, domain: str, num_images: int, seed: int, size: int) -> str:
+    """The demo dataset as a Hub-like Parquet folder (rendered on the first call); returns its path."""
+    if not folder.exists():
+        demo_dataset(domain, num_images, seed, size=(size, size)).to_parquet(str(folder / "data" / "train.parquet"))
+    return str(folder)
+
+
+def measure(job: str, model: str, setting: str, compiled: bool, args: argparse.Namespace, tmp: Path) -> dict:
     """One profiled run; returns its step time in ms, images/s and data-wait share."""
     n = args.batch_size * (args.steps + 2)  # one epoch covers the run: no worker restarts in the timing
-    common = dict(output_dir=str(out), model=model, max_steps=args.steps + 1, batch_size=args.batch_size,
-                  crop_size=args.crop_size, image_size=args.crop_size, num_workers=args.num_workers,
-                  report_to="none", save_steps=0, profile=True, torch_compile=compiled, **SETTINGS[setting])
+    real = render(tmp / "real-like", "real-like", n, 1, args.crop_size)
+    common = dict(output_dir=str(tmp / f"{model}-{setting}-{compiled}-{job}"), model=model,
+                  max_steps=args.steps + 1, batch_size=args.batch_size, crop_size=args.crop_size,
+                  image_size=args.crop_size, num_workers=args.num_workers, report_to="none", save_steps=0,
+                  profile=True, torch_compile=compiled, **SETTINGS[setting])
     if job == "pretrain":
-        result = pretrain(PretrainArguments(stage1_steps=0, synthetic_dataset=f"demo:synthetic:{n}",
-                                            real_datasets=[f"demo:real-like:{n}:1"], eval_steps=0, **common))
+        synthetic = render(tmp / "synthetic", "synthetic", n, 0, args.crop_size)
+        result = pretrain(PretrainArguments(stage1_steps=0, synthetic_dataset=synthetic, real_datasets=[real],
+                                            eval_steps=0, **common))
     else:
-        result = finetune(FinetuneArguments(train_dataset=f"demo:real-like:{n}:1", eval_steps=0,
-                                            eval_dataset="demo:real-like:1:9", log_images=0, **common))
+        result = finetune(FinetuneArguments(train_dataset=real, eval_steps=0, eval_dataset="demo:real-like:1:9",
+                                            log_images=0, **common))
     steps = max(1, result["profiled_steps"])
     step = sum(result["timings"].values()) / steps
     return {"ms": 1000 * step, "images_s": args.batch_size / step,
@@ -77,24 +90,21 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--num-workers must be 0 or more, got {args.num_workers}")
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else \
         f"CPU ({torch.get_num_threads()} threads; bf16 convolutions are slow on CPUs without AMX)"
-    rows = []
+    print(f"\n{device}; batch {args.batch_size}, {args.crop_size} x {args.crop_size}, {args.steps} timed steps, "
+          f"{args.num_workers} workers per stream\n")
+    print("| model | setting | pre-training ms/step | real images/s | data wait | fine-tuning ms/step | images/s "
+          "| data wait |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|", flush=True)
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             for setting in args.settings:
                 for compiled in (False, True) if args.torch_compile else (False,):
                     name = setting + (" + compile" if compiled else "")
                     print(f"{model}, {name} ...", file=sys.stderr, flush=True)
-                    parts = [measure(job, model, setting, compiled, args, Path(tmp) / f"{model}-{name}-{job}")
-                             for job in ("pretrain", "finetune")]
-                    rows.append((model, name, *parts))
-    print(f"\n{device}; batch {args.batch_size}, {args.crop_size} x {args.crop_size}, {args.steps} timed steps, "
-          f"{args.num_workers} workers per stream\n")
-    print("| model | setting | pre-training ms/step | real images/s | data wait | fine-tuning ms/step | images/s "
-          "| data wait |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for model, name, pre, fine in rows:
-        print(f"| {model} | {name} | {pre['ms']:.1f} | {pre['images_s']:.1f} | {100 * pre['wait']:.1f}% | "
-              f"{fine['ms']:.1f} | {fine['images_s']:.1f} | {100 * fine['wait']:.1f}% |")
+                    pre, fine = (measure(job, model, setting, compiled, args, Path(tmp))
+                                 for job in ("pretrain", "finetune"))
+                    print(f"| {model} | {name} | {pre['ms']:.1f} | {pre['images_s']:.1f} | {100 * pre['wait']:.1f}% "
+                          f"| {fine['ms']:.1f} | {fine['images_s']:.1f} | {100 * fine['wait']:.1f}% |", flush=True)
     return 0
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+import torch
 from datasets import Dataset
 
 from freereal_hf.data import FEATURES, AugmentConfig, TrainTransform, apply_geometry, sample_geometry, training_view
 from freereal_hf.data.demo import demo_dataset, demo_records, render_sample
-from freereal_hf.data.transforms import color_jitter, load_sample
+from freereal_hf.data.transforms import color_jitter, load_sample, normalize_batch, normalize_pixels, to_pixels
+from freereal_hf.image_processing import MMOCR_MEAN, MMOCR_STD
 from freereal_hf.models.dbnet.targets_dbnet import dbnet_targets
 
 
@@ -103,11 +105,12 @@ def test_train_transform_is_deterministic_per_key_and_epoch_and_survives_corrupt
     a, b = view[0], view[0]
     assert all(np.array_equal(a[k], b[k]) for k in a)
     assert a["shrink_map"].sum() > 0 and a["pixel_values"].shape == (3, 128, 128)
+    assert a["pixel_values"].dtype == torch.uint8  # a quarter of float32's bytes through the loader's workers
     transform.epoch = 1
     assert not np.array_equal(view[0]["pixel_values"], a["pixel_values"])
     broken = view[2]
     assert broken["shrink_mask"].sum() == 0 and broken["threshold_mask"].sum() == 0
-    assert broken["pixel_values"].abs().sum() == 0
+    assert broken["pixel_values"].sum() == 0
     assert transform.report.counts["training images skipped"] == 1
 
 
@@ -129,3 +132,45 @@ def test_demo_data_is_deterministic_and_consistent():
     assert ds.features == FEATURES and len(ds[0]["char_polygons"]) == len(ds[0]["char_word"])
     sample = load_sample(ds.cast_column("image", ds.features["image"].__class__(decode=False))[0])
     assert sample["image"].dtype == np.uint8 and sample["char_quads"].shape[1:] == (4, 2)
+
+
+def test_pixels_are_normalised_on_the_device_as_mmocrs_preprocessor_does():
+    # every level of every channel, in a batch of two: the same bits as MMOCR's (x - mean) / std in float32
+    levels = torch.arange(256, dtype=torch.uint8).repeat(2, 3, 4, 1)
+    mean, std = (torch.tensor(v, dtype=torch.float32).view(3, 1, 1) for v in (MMOCR_MEAN, MMOCR_STD))
+    assert torch.equal(normalize_pixels(levels), (levels.float() - mean) / std)
+    image = np.random.default_rng(0).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    pixels = to_pixels(image)
+    assert pixels.shape == (3, 5, 7) and torch.equal(pixels.permute(1, 2, 0), torch.from_numpy(image))
+    batch = normalize_batch({"weak_pixel_values": pixels[None], "valid": torch.ones(1)}, torch.channels_last)
+    assert batch["weak_pixel_values"].is_contiguous(memory_format=torch.channels_last)
+    assert torch.equal(batch["weak_pixel_values"], normalize_pixels(pixels[None])) and torch.equal(batch["valid"],
+                                                                                                 torch.ones(1))
+    with pytest.raises(ValueError, match="uint8"):
+        normalize_pixels(pixels.float())
+
+
+def test_the_loader_benchmark_reports_per_sample_and_delivered_rates(capsys):
+    """scripts/benchmark_loaders.py at 64 pixels: per-sample rates of both streams, where the time goes, and the
+    rates the training DataLoader delivers with a worker; bad arguments refused first."""
+    import re
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        from benchmark_loaders import main as bench
+    finally:
+        sys.path.pop(0)
+    for bad in (["--workers", "-1"], ["--batch-size", "0"], ["--images", "3", "--batch-size", "2"], ["--crop", "50"]):
+        with pytest.raises(SystemExit) as exit_info:
+            bench(bad)
+        assert exit_info.value.code == 2, bad
+    capsys.readouterr()
+    bench(["--images", "6", "--size", "96", "--crop", "64", "--repeat", "1", "--workers", "1", "--batch-size", "2"])
+    out = capsys.readouterr().out
+    for stream in ("real (weak + strong view)", "synthetic (targets + glyph mask)"):
+        assert float(re.search(rf"\| {re.escape(stream)} \| ([\d.]+) \|", out).group(1)) > 0
+    assert "| to uint8 tensors |" in out and "| targets |" in out
+    delivered = dict(re.findall(r"^\| (real|synthetic) \| ([\d.]+) \| [\d.]+ \|$", out, re.M))
+    assert set(delivered) == {"real", "synthetic"} and all(float(v) > 0 for v in delivered.values())

@@ -82,3 +82,33 @@ def test_converted_checkpoint_runs_in_mmocr_inferencer_alone(mmocr, tmp_path):
     assert len(reference["scores"]) >= 1
     assert len(ours["scores"]) == len(reference["scores"])
     np.testing.assert_allclose(sorted(ours["scores"]), sorted(reference["scores"]), atol=1e-4)
+
+
+def test_the_forward_benchmark_checks_both_sides_equal_then_times_them(mmocr, capsys):
+    """scripts/benchmark_forward.py (the GPU forward table) on this CPU at 64 pixels: MMOCR's model in the reference
+    python, ours converted from its weights, equal in fp32, one row per setting; bad arguments refused first."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    try:
+        from benchmark_forward import main as bench
+    finally:
+        sys.path.pop(0)
+    for bad in (["--batch-size", "0"], ["--size", "50"], ["--repeat", "0"], ["--device", "nowhere"],
+                ["--models", "psenet_r50"]):
+        with pytest.raises(SystemExit) as exit_info:
+            bench(bad)
+        assert exit_info.value.code == 2, bad
+    capsys.readouterr()
+    assert bench(["--models", "dbnet_r18", "--settings", "fp32", "bf16-cl", "--batch-size", "2", "--size", "64",
+                  "--repeat", "1"]) == 0
+    rows = [line.split("|")[1:-1] for line in capsys.readouterr().out.splitlines() if line.startswith("| dbnet_r18 |")]
+    assert [row[1].strip() for row in rows] == ["fp32", "bf16-cl"]
+    for _, _, theirs, ours, their_rate, our_rate, speed_up, difference in rows:
+        assert float(theirs) > 0 and float(ours) > 0
+        # the printed figures are rounded: ms to 0.1, rates to 1, the ratio to 0.01
+        assert float(our_rate) == pytest.approx(2000 / float(ours), rel=0.05, abs=1)
+        assert float(their_rate) == pytest.approx(2000 / float(theirs), rel=0.05, abs=1)
+        assert float(speed_up.strip().rstrip("x")) == pytest.approx(float(theirs) / float(ours), rel=0.05)
+        assert float(difference) <= 1e-4

@@ -15,7 +15,7 @@ from freereal_hf import DBNetForTextDetection, config_from_preset
 from freereal_hf.cli.glyphmix_preview import main as preview_main
 from freereal_hf.data.demo import _font, demo_dataset, demo_records, render_sample
 from freereal_hf.data.records import Report
-from freereal_hf.data.transforms import AugmentConfig, training_view
+from freereal_hf.data.transforms import AugmentConfig, normalize_batch, training_view
 from freereal_hf.glyphmix import (GlyphMixConfig, RealViews, StrongAugment, SyntheticSample, add_glyph_masks,
                                   decode_mask, encode_mask, glyph_mask, glyphmix, inter_domain_mix, intra_domain_mix)
 from freereal_hf.glyphmix.mixing import box_masks, box_sums, partner_text_area, sample_boxes, select_boxes
@@ -177,7 +177,7 @@ def test_weak_and_strong_views_share_one_geometry():
         assert torch.equal(weak, weak_plain)  # the strong noise does not change the weak view's geometry
         assert not torch.equal(weak, strong)
         # same geometry: the strong view correlates best with the weak view unshifted
-        smooth_w, smooth_s = (torch.nn.functional.avg_pool2d(v.mean(0)[None], 5, 1)[0] for v in (weak, strong))
+        smooth_w, smooth_s = (torch.nn.functional.avg_pool2d(v.float().mean(0)[None], 5, 1)[0] for v in (weak, strong))
 
         def corr(a: torch.Tensor, b: torch.Tensor) -> float:
             return float(torch.corrcoef(torch.stack([a.flatten(), b.flatten()]))[0, 1])
@@ -194,9 +194,7 @@ def test_synthetic_sample_moves_glyphs_with_the_image(dbnet):
         tf = SyntheticSample(dbnet.build_targets, dbnet.target_region, AugmentConfig(size=256), char_mode, seed=1)
         for i in range(4):
             s = training_view(ds, tf)[i]
-            from freereal_hf.glyphmix.preview import to_uint8
-
-            image = to_uint8(s["pixel_values"][None])[0]
+            image = s["pixel_values"].permute(1, 2, 0).numpy()  # uint8 RGB out of the transform
             glyph = s["glyph_mask"].numpy() > 0
             # a mask made on the warped image's own strokes agrees with the warped mask
             dark_or_light = np.abs(image.astype(np.int32) - np.median(image.reshape(-1, 3), 0)).sum(2) > 60
@@ -359,13 +357,13 @@ def test_a_corrupt_real_image_gets_zero_pseudo_weights(dbnet, caplog):
     records[1]["image"] = {"bytes": records[1]["image"]["bytes"][:64], "path": None}
     report = Report()
     views = RealViews(AugmentConfig(size=64), report=report)
-    real = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in views({k: [r[k] for r in records]
-                                                                                   for k in records[0]}).items()}
+    real = normalize_batch({k: (torch.stack(v) if torch.is_tensor(v[0]) else v)
+                            for k, v in views({k: [r[k] for r in records] for k in records[0]}).items()})
     assert real["valid"].tolist() == [1.0, 0.0] and report.counts["training images skipped"] == 1
     assert records[1]["key"] in caplog.text
     syn = add_glyph_masks(demo_dataset("synthetic", 2, seed=6))
     syn = training_view(syn, SyntheticSample(dbnet.build_targets, dbnet.target_region, AugmentConfig(size=64)))[:2]
-    syn = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in syn.items()}
+    syn = normalize_batch({k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in syn.items()})
     _, pseudo = mix_batch(dbnet, real, syn, GlyphMixConfig(), torch.Generator().manual_seed(0))
     for k in dbnet.weight_targets:
         assert pseudo[k][1].sum() == 0
@@ -382,11 +380,11 @@ def test_max_pseudo_text_silences_a_teacher_that_calls_everything_text(dbnet):
 
     records = demo_records("real-like", 2, seed=6)
     views = RealViews(AugmentConfig(size=64))
-    real = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in views({k: [r[k] for r in records]
-                                                                                   for k in records[0]}).items()}
+    real = normalize_batch({k: (torch.stack(v) if torch.is_tensor(v[0]) else v)
+                            for k, v in views({k: [r[k] for r in records] for k in records[0]}).items()})
     syn = add_glyph_masks(demo_dataset("synthetic", 2, seed=6))
     syn = training_view(syn, SyntheticSample(dbnet.build_targets, dbnet.target_region, AugmentConfig(size=64)))[:2]
-    syn = {k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in syn.items()}
+    syn = normalize_batch({k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in syn.items()})
     shouting = copy.deepcopy(dbnet)
     with torch.no_grad():
         shouting.det_head.binarize[-1].bias.fill_(20.0)  # every pixel's text probability ~1

@@ -56,7 +56,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from torch.utils.data import default_collate
 
     from .. import PRESETS
-    from ..data.transforms import AugmentConfig, training_view
+    from ..data.transforms import AugmentConfig, normalize_batch, training_view
     from ..glyphmix import GlyphMixConfig, RealViews, SyntheticSample, add_glyph_masks, glyphmix, glyphmix_grid
     from ..training.common import load_model, load_text_dataset
     from ..outputs import write_then_swap
@@ -75,8 +75,9 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     n = min(args.num_images, len(synthetic), len(real))
     if n < 1:
         parser.error("both datasets need at least one image")
-    syn = default_collate([synthetic[i] for i in range(n)])  # batches as the training DataLoader makes them
-    rea = default_collate([real[i] for i in range(n)])
+    # batches as the training DataLoader makes them, images normalised as the training loop does
+    syn = normalize_batch(default_collate([synthetic[i] for i in range(n)]))
+    rea = normalize_batch(default_collate([real[i] for i in range(n)]))
     if use_labels:
         targets = {k: rea[k] for k in model.target_spec.names}
         print("real-side targets: the real set's own labels (a fresh model's predictions would be noise)")

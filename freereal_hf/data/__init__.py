@@ -5,8 +5,9 @@ from .formats import FORMATS, Entry, get_format
 from .prepare import iter_records, prepare, streaming_dataset
 from .records import RecordError, Report, clean_record
 from .schema import FEATURES
-from .transforms import AugmentConfig, Geometry, TrainTransform, apply_geometry, sample_geometry, training_view
+from .transforms import (AugmentConfig, Geometry, TrainTransform, apply_geometry, normalize_batch, sample_geometry,
+                         training_view)
 
 __all__ = ["FEATURES", "FORMATS", "Entry", "get_format", "prepare", "streaming_dataset", "iter_records", "Report",
            "RecordError", "clean_record", "demo_dataset", "demo_records", "render_sample", "AugmentConfig",
-           "Geometry", "TrainTransform", "apply_geometry", "sample_geometry", "training_view"]
+           "Geometry", "TrainTransform", "apply_geometry", "normalize_batch", "sample_geometry", "training_view"]

@@ -219,15 +219,40 @@ def color_jitter(image: np.ndarray, rng: np.random.Generator, brightness: float 
     return out if ops else out.copy()
 
 
-def normalize(image: np.ndarray) -> torch.Tensor:
-    """``H x W x 3`` uint8 RGB -> ``3 x H x W`` float32 tensor normalised like MMOCR's preprocessor,
-    ``(x - mean) / std`` per channel (one lookup table of the 256 levels per channel)."""
-    planes = cv2.split(np.ascontiguousarray(image))
-    return torch.from_numpy(np.stack([cv2.LUT(plane, table) for plane, table in zip(planes, _NORMALIZE_TABLES)]))
+PIXEL_KEYS = ("pixel_values", "weak_pixel_values", "strong_pixel_values")
+"""The batch columns that hold images: uint8 out of the training transforms, normalised on the device."""
 
 
-_NORMALIZE_TABLES = [((np.arange(256, dtype=np.float32) - np.float32(m)) / np.float32(s)).reshape(1, 256)
-                     for m, s in zip(MMOCR_MEAN, MMOCR_STD)]
+def to_pixels(image: np.ndarray) -> torch.Tensor:
+    """``H x W x 3`` uint8 RGB -> ``3 x H x W`` uint8 tensor: what the training transforms return, a quarter
+    of float32's bytes through the DataLoader's workers and onto the device; :func:`normalize_pixels` there."""
+    return torch.from_numpy(np.ascontiguousarray(np.asarray(image, np.uint8).transpose(2, 0, 1)))
+
+
+_NORMALIZE_TABLE = torch.from_numpy(np.stack([(np.arange(256, dtype=np.float32) - np.float32(m)) / np.float32(s)
+                                              for m, s in zip(MMOCR_MEAN, MMOCR_STD)]))  # 3 x 256 float32
+
+
+def normalize_pixels(pixels: torch.Tensor) -> torch.Tensor:
+    """``... x 3 x H x W`` uint8 RGB, on any device -> float32 normalised like MMOCR's preprocessor,
+    ``(x - mean) / std`` per channel. A lookup in a table of the 256 levels of each channel (computed once in
+    float32), so the values are the same bits on every device and in every batch."""
+    if pixels.dtype != torch.uint8 or pixels.dim() < 3 or pixels.shape[-3] != 3:
+        raise ValueError(f"normalize_pixels takes ... x 3 x H x W uint8 images, got {tuple(pixels.shape)} "
+                         f"{pixels.dtype}")
+    table = _NORMALIZE_TABLE.to(pixels.device)
+    index = pixels.int() + torch.arange(0, 768, 256, dtype=torch.int32, device=pixels.device).view(3, 1, 1)
+    return table.view(-1)[index]
+
+
+def normalize_batch(batch: dict[str, Any], memory_format: torch.memory_format = torch.contiguous_format
+                    ) -> dict[str, Any]:
+    """A training batch with its image columns (:data:`PIXEL_KEYS`) normalised where they are (the device, in
+    the training loops) and laid out in ``memory_format``; the other columns unchanged. In place; returns it."""
+    for key in PIXEL_KEYS:
+        if key in batch:
+            batch[key] = normalize_pixels(batch[key]).contiguous(memory_format=memory_format)
+    return batch
 
 
 def record_rng(seed: int, epoch: int, key: str) -> np.random.Generator:
@@ -261,10 +286,11 @@ class TrainTransform:
     """The supervised training transform, for ``Dataset.with_transform`` on a dataset whose ``image`` column
     is not decoded (``cast_column("image", Image(decode=False))``; see :func:`training_view`).
 
-    Per record: decode, one random geometry, colour jitter, normalisation, and the detector's targets from
-    ``build_targets(polygons, ignore, size)``. Returns columns ``pixel_values`` (``3 x S x S``) and one
-    ``S x S`` tensor per target map. An image that does not decode is warned about, counted in ``report`` and
-    replaced by a black image whose weight maps are zero (it teaches nothing; the batch keeps its shape).
+    Per record: decode, one random geometry, colour jitter, and the detector's targets from
+    ``build_targets(polygons, ignore, size)``. Returns columns ``pixel_values`` (``3 x S x S`` uint8 RGB, for
+    :func:`normalize_batch` on the device) and one ``S x S`` tensor per target map. An image that does not
+    decode is warned about, counted in ``report`` and replaced by a black image whose weight maps are zero (it
+    teaches nothing; the batch keeps its shape).
     """
 
     build_targets: Callable[..., dict[str, np.ndarray]]
@@ -278,7 +304,8 @@ class TrainTransform:
         sample = load_sample(record, self.report)
         if sample is None:
             targets = self.build_targets([], [], size)
-            return {"pixel_values": torch.zeros(3, *size), **{k: torch.zeros(size) for k in targets}}
+            return {"pixel_values": torch.zeros(3, *size, dtype=torch.uint8),
+                    **{k: torch.zeros(size) for k in targets}}
         rng = record_rng(self.seed, self.epoch, sample["key"])
         h, w = sample["image"].shape[:2]
         geometry = sample_geometry(rng, h, w, sample["polygons"], sample["ignore"], self.augment)
@@ -286,7 +313,7 @@ class TrainTransform:
         a = self.augment
         image = color_jitter(sample["image"], rng, a.brightness, a.contrast, a.saturation, a.hue)
         targets = self.build_targets(sample["polygons"], sample["ignore"], size)
-        return {"pixel_values": normalize(image), **{k: torch.from_numpy(v) for k, v in targets.items()}}
+        return {"pixel_values": to_pixels(image), **{k: torch.from_numpy(v) for k, v in targets.items()}}
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:
         return per_record(self.one, batch)
@@ -310,5 +337,6 @@ def training_view(dataset, transform: Callable[[dict[str, list]], dict[str, list
     return dataset.with_transform(transform)
 
 
-__all__ = ["AugmentConfig", "Geometry", "sample_geometry", "apply_geometry", "color_jitter", "normalize",
-           "record_rng", "load_sample", "TrainTransform", "per_record", "training_view"]
+__all__ = ["AugmentConfig", "Geometry", "sample_geometry", "apply_geometry", "color_jitter", "PIXEL_KEYS",
+           "to_pixels", "normalize_pixels", "normalize_batch", "record_rng", "load_sample", "TrainTransform",
+           "per_record", "training_view"]

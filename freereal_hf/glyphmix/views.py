@@ -26,8 +26,8 @@ import numpy as np
 import torch
 
 from ..data.records import Report
-from ..data.transforms import (AugmentConfig, apply_geometry, color_jitter, load_sample, normalize, per_record,
-                               record_rng, sample_geometry)
+from ..data.transforms import (AugmentConfig, apply_geometry, color_jitter, load_sample, per_record, record_rng,
+                               sample_geometry, to_pixels)
 from .masks import GLYPH_COLUMN, decode_mask
 
 
@@ -84,10 +84,10 @@ class StrongAugment:
 @dataclass
 class RealViews:
     """``with_transform`` of unlabeled real images -> ``weak_pixel_values`` and ``strong_pixel_values``
-    (``3 x S x S`` normalised like MMOCR), ``valid`` (1.0, or 0.0 for an image that did not decode: its
-    pseudo-targets then get weight 0) and ``key``. Labels in the records are not used, unless
-    ``build_targets`` is given (previews of labeled real data): then the detector's targets of the record's
-    polygons, moved by the same geometry, come along (``S x S`` each)."""
+    (``3 x S x S`` uint8 RGB; ``data.transforms.normalize_batch`` normalises them on the device), ``valid``
+    (1.0, or 0.0 for an image that did not decode: its pseudo-targets then get weight 0) and ``key``. Labels in
+    the records are not used, unless ``build_targets`` is given (previews of labeled real data): then the
+    detector's targets of the record's polygons, moved by the same geometry, come along (``S x S`` each)."""
 
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     strong: StrongAugment = field(default_factory=StrongAugment)
@@ -100,7 +100,7 @@ class RealViews:
         s = self.augment.size
         sample = load_sample(record, self.report)
         if sample is None:
-            zeros = torch.zeros(3, s, s)
+            zeros = torch.zeros(3, s, s, dtype=torch.uint8)
             return {"weak_pixel_values": zeros, "strong_pixel_values": zeros, "valid": torch.tensor(0.0),
                     "key": str(record.get("key"))}
         rng = record_rng(self.seed, self.epoch, sample["key"])
@@ -108,7 +108,7 @@ class RealViews:
         geometry = sample_geometry(rng, h, w, [], None, self.augment)
         moved = apply_geometry(sample, geometry)
         weak = moved["image"]
-        out = {"weak_pixel_values": normalize(weak), "strong_pixel_values": normalize(self.strong(weak, rng)),
+        out = {"weak_pixel_values": to_pixels(weak), "strong_pixel_values": to_pixels(self.strong(weak, rng)),
                "valid": torch.tensor(1.0), "key": sample["key"]}
         if self.build_targets is not None:
             targets = self.build_targets(moved["polygons"], moved["ignore"], geometry.size)
@@ -121,8 +121,9 @@ class RealViews:
 
 @dataclass
 class SyntheticSample:
-    """``with_transform`` of labeled synthetic data with glyph masks -> ``pixel_values`` (``3 x S x S``),
-    ``glyph_mask`` and ``text_region`` (``S x S`` float 0/1), one ``S x S`` tensor per detector target, ``key``.
+    """``with_transform`` of labeled synthetic data with glyph masks -> ``pixel_values`` (``3 x S x S`` uint8
+    RGB), ``glyph_mask`` and ``text_region`` (``S x S`` uint8 0/1), one ``S x S`` tensor per detector target,
+    ``key``.
 
     ``build_targets`` and ``target_region`` are the detector's (the protocol); with ``char_mode`` the
     targets are built from the character quads, each character one text instance.
@@ -140,8 +141,9 @@ class SyntheticSample:
         size = (self.augment.size, self.augment.size)
         targets = self.build_targets([], [], size)
         targets = {k: np.zeros_like(v) for k, v in targets.items()}  # weight maps 0 too: nothing to learn
-        return {"pixel_values": torch.zeros(3, *size), "glyph_mask": torch.zeros(size),
-                "text_region": torch.zeros(size), **{k: torch.from_numpy(v) for k, v in targets.items()}, "key": key}
+        zeros = torch.zeros(size, dtype=torch.uint8)
+        return {"pixel_values": torch.zeros(3, *size, dtype=torch.uint8), "glyph_mask": zeros, "text_region": zeros,
+                **{k: torch.from_numpy(v) for k, v in targets.items()}, "key": key}
 
     def one(self, record: dict[str, Any]) -> dict[str, Any]:
         key = str(record.get("key"))
@@ -168,8 +170,8 @@ class SyntheticSample:
             targets = self.build_targets(list(sample["char_quads"]), [False] * len(sample["char_quads"]), size)
         else:
             targets = self.build_targets(sample["polygons"], sample["ignore"], size)
-        region = np.asarray(self.target_region(targets), np.float32)
-        return {"pixel_values": normalize(sample["image"]), "glyph_mask": torch.from_numpy(glyph.astype(np.float32)),
+        region = np.asarray(self.target_region(targets), np.uint8)
+        return {"pixel_values": to_pixels(sample["image"]), "glyph_mask": torch.from_numpy(glyph),
                 "text_region": torch.from_numpy(region), **{k: torch.from_numpy(v) for k, v in targets.items()},
                 "key": key}
 

@@ -96,7 +96,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
     from accelerate.utils import set_seed
 
     from .. import PRESETS
-    from ..data.transforms import AugmentConfig, TrainTransform, training_view
+    from ..data.transforms import AugmentConfig, TrainTransform, normalize_batch, training_view
     from ..image_processing import TextDetectionImageProcessor
     from .evaluation import evaluate_detector
 
@@ -164,8 +164,7 @@ def finetune(args: FinetuneArguments) -> dict[str, Any]:
             if done_in_epoch else loader
         timer.last = time.perf_counter()
         for batch in batches:
-            pixel_values, labels = _collate_labels(batch)
-            pixel_values = pixel_values.contiguous(memory_format=fmt)
+            pixel_values, labels = _collate_labels(normalize_batch(batch, fmt))  # uint8 images, normalised here
             timer.mark("data wait")
             with accelerator.accumulate(model):
                 outputs = model(pixel_values, labels=labels)

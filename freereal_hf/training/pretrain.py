@@ -364,7 +364,7 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     from accelerate.utils import set_seed
 
     from .. import PRESETS
-    from ..data.transforms import AugmentConfig, training_view
+    from ..data.transforms import AugmentConfig, normalize_batch, training_view
     from ..glyphmix.masks import add_glyph_masks
     from ..glyphmix.views import RealViews, StrongAugment, SyntheticSample
     from ..image_processing import TextDetectionImageProcessor
@@ -457,13 +457,8 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
     while state.global_step < args.max_steps:
         stage = 1 if state.global_step < args.stage1_steps else 2
         timer.last = time.perf_counter()
-        synthetic = synthetic_stream.next()
-        real = real_stream.next() if stage == 2 else None
-        if args.channels_last:
-            for batch in (synthetic, real) if real is not None else (synthetic,):
-                for key in ("pixel_values", "weak_pixel_values", "strong_pixel_values"):
-                    if key in batch:
-                        batch[key] = batch[key].contiguous(memory_format=fmt)
+        synthetic = normalize_batch(synthetic_stream.next(), fmt)  # uint8 images to the device, normalised there
+        real = normalize_batch(real_stream.next(), fmt) if stage == 2 else None
         timer.mark("data wait")
         pseudo = mix = None
         with accelerator.accumulate(student):
