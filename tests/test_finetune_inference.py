@@ -158,3 +158,32 @@ def test_compiled_and_channels_last_fine_tuning_take_the_same_steps(tmp_path):
     step_last = torch.cat([(last[k] - start[k]).flatten() for k in floats])
     assert step.norm() > 1e-2  # the step moved the weights: the comparison means something
     assert (step_last - step).norm() < 1e-3 * step.norm()
+
+
+def test_the_profile_says_how_to_feed_a_step_that_waits_for_data():
+    """``--profile``'s table: parts in ms per step with shares; a line on feeding the step when it waits for data
+    more than a fifth of the time, none when it does not."""
+    import re
+    import time
+
+    from freereal_hf.training.common import StepTimer
+
+    def table(wait: float, work: float) -> str:
+        timer = StepTimer(("data wait", "forward/backward"), torch.device("cpu"), sync=True)
+        for _ in range(3):  # the first step is left out as warm-up
+            timer.last = time.perf_counter()
+            time.sleep(wait)
+            timer.mark("data wait")
+            time.sleep(work)
+            timer.mark("forward/backward")
+            timer.step_done(more_follow=True)
+        assert timer.steps == 2
+        return timer.table(timer.steps)
+
+    starved = table(0.06, 0.01)
+    share = float(starved.splitlines()[1].split()[-1].rstrip("%"))
+    said = re.search(r"waits for data (\d+)% of the time", starved)
+    assert share > 70 and said and abs(int(said.group(1)) - share) <= 0.6 and "--num_workers" in starved
+    assert float(starved.splitlines()[1].split()[-2]) >= 60  # ms per step of the data wait
+    fed = table(0.001, 0.05)
+    assert "waits for data" not in fed and fed.splitlines()[-1].startswith("step")

@@ -312,6 +312,10 @@ def compiled(accelerator: Any, module: torch.nn.Module) -> torch.nn.Module:
     return torch.compile(module, **plugin.to_kwargs())
 
 
+DATA_WAIT_HINT = 0.2
+"""Share of the step spent waiting for data above which ``--profile`` says how to feed the step faster."""
+
+
 class StepTimer:
     """Seconds spent in each named part of the training steps, and the steps counted (``steps``). With ``sync``
     (profiling) the device is synchronised before each reading, so that a part's GPU work is counted in it, and
@@ -338,11 +342,18 @@ class StepTimer:
         self.last = now
 
     def table(self, steps: int) -> str:
-        total = sum(self.totals.values())
+        """ms per step and share of each part, the step's total last; below it, when the step waits for data
+        more than :data:`DATA_WAIT_HINT` of the time, what would feed it faster."""
+        total = max(sum(self.totals.values()), 1e-12)
         lines = [f"{'part':<26}{'ms/step':>10}{'share':>8}"]
         for part, seconds in self.totals.items():
             lines.append(f"{part:<26}{1000 * seconds / max(1, steps):>10.1f}{100 * seconds / total:>7.1f}%")
         lines.append(f"{'step':<26}{1000 * total / max(1, steps):>10.1f}{100.0:>7.1f}%")
+        wait = self.totals.get("data wait", 0.0) / total
+        if wait > DATA_WAIT_HINT:
+            lines.append(f"the step waits for data {100 * wait:.0f}% of the time: more DataLoader workers "
+                         f"(--num_workers; per data stream in pre-training) or images stored as JPEG rather than "
+                         f"PNG (decoding is about four times faster) would feed it faster")
         return "\n".join(lines)
 
 
