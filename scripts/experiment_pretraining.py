@@ -31,6 +31,13 @@ stopped (an interrupted pre-training from its last checkpoint, taken every eight
 it finishes), and adding seeds or budgets runs only the new cells (a pre-training finished before the zero-shot
 column existed is only evaluated, not run again). ``--jobs`` runs that many at once (one thread each).
 
+``--finetune-repeats K`` fine-tunes every start K times per seed on the same labeled images, repeat ``r`` with
+the fine-tuning seed ``seed + 1000 r`` (its order of batches and its augmentation; folder ``seedN-repeatR`` for
+r >= 1), and every fine-tuned cell is the mean of its repeats: averaging shrinks the share of the paired
+difference's variance that fine-tuning adds, not the share that pre-training adds. The report says how large each
+share is (the spread of one seed's repeats against the spread between seeds). Raising K on a finished study runs
+only the new repeats.
+
 The default grid (5 seeds x 5 starts x budgets 8 and 32; 20 pre-trainings of 150 steps, 50 fine-tunings of
 150 steps, all on 128 x 128 demo images with 128 x 128 crops) takes about an hour on 2 CPU cores with
 ``--jobs 2``; at 256 x 256 (``--image-size 256 --crop-size 256``) it takes about four times as long.
@@ -70,11 +77,17 @@ class Run:
     start: str
     seed: int
     budget: int = 0
+    repeat: int = 0  # fine-tuning: the repeat on the same images (its seed: seed + 1000 * repeat)
 
     @property
     def folder(self) -> str:
         return f"pretrain/{self.start}/seed{self.seed}" if self.kind == "pretrain" else \
-            f"finetune/{self.start}/n{self.budget}/seed{self.seed}"
+            f"finetune/{self.start}/n{self.budget}/seed{self.seed}" + (f"-repeat{self.repeat}" if self.repeat else "")
+
+
+def finetuned(records: dict[Run, dict], start: str, seed: int, budget: int, repeats: int) -> float:
+    """One seed's fine-tuned h-mean of ``start`` at ``budget``: the mean over its ``repeats`` fine-tunings."""
+    return sum(records[Run("finetune", start, seed, budget, r)]["metrics"]["hmean"] for r in range(repeats)) / repeats
 
 
 def to_run(phase: list[Run], finetunes: list[Run], root: Path, records: dict[Run, dict]) -> list[Run]:
@@ -172,7 +185,7 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
                 eval_dataset=f"demo:real-like:{settings['eval_images']}:9", max_steps=settings["finetune_steps"],
                 learning_rate=settings["learning_rate"], warmup_steps=10, crop_size=settings["crop_size"],
                 scale_min=0.8, scale_max=1.25, eval_steps=0, save_steps=0, eval_long_side=size, image_size=size,
-                report_to="none", seed=run.seed, num_workers=0, overwrite_output_dir=redo,
+                report_to="none", seed=run.seed + 1000 * run.repeat, num_workers=0, overwrite_output_dir=redo,
                 batch_size=min(4, run.budget)))
             record = {"metrics": result["metrics"]}
     finished.write_text(json.dumps(record))
@@ -202,9 +215,8 @@ def paired(a: list[float], b: list[float]) -> tuple[float, float, float]:
 
 
 def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seeds: list[int], root: Path,
-           records: dict[Run, dict]) -> str:
-    hmean = {(s, b): [records[Run("finetune", s, seed, b)]["metrics"]["hmean"] for seed in seeds]
-             for s in starts for b in budgets}
+           records: dict[Run, dict], repeats: int = 1) -> str:
+    hmean = {(s, b): [finetuned(records, s, seed, b, repeats) for seed in seeds] for s in starts for b in budgets}
     stage1 = "a third" if settings.get("stage1_steps") is None else f"{settings['stage1_steps']} steps"
     confidence = settings.get("pseudo_confidence") or "the model's"
     targets = "character targets" if settings.get("char_mode", True) else "word targets"
@@ -218,8 +230,9 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
              f"{settings['image_size']} x {settings['image_size']} / {settings['crop_size']}; pre-training "
              f"{settings['pretrain_steps']} steps (FreeReal: stage 1 {stage1}, teacher confidence {confidence}, {targets}) on "
              f"{settings['synthetic_images']} synthetic + "
-             f"{settings['real_images']} unlabeled real-like images; fine-tuning {settings['finetune_steps']} steps; "
-             f"h-mean on {settings['eval_images']} held-out real-like images", "",
+             f"{settings['real_images']} unlabeled real-like images; fine-tuning {settings['finetune_steps']} steps"
+             + (f", {repeats} times per seed and start (the mean of the repeats is the seed's h-mean)"
+                if repeats > 1 else "") + f"; h-mean on {settings['eval_images']} held-out real-like images", "",
              "h-mean, mean +- standard deviation over seeds; zero-shot: the pre-trained model before fine-tuning:",
              "", "| start | zero-shot | " + " | ".join(f"{b} labeled" for b in budgets) + " |",
              "|---|---:|" + "---:|" * len(budgets)]
@@ -241,6 +254,23 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
                 pairs += [(hmean[(s, b)], hmean[(base, b)]) for b in budgets]
                 cells = [f"{m:+.3f} [{lo:+.3f}, {hi:+.3f}]" for m, lo, hi in (paired(a, b) for a, b in pairs)]
                 lines.append(f"| {STARTS[s][0]} | " + ("" if s in zero else "- | ") + " | ".join(cells) + " |")
+        if repeats > 1:
+            lines += ["", f"Where the paired difference's spread comes from ({repeats} fine-tunings per seed): the "
+                          "standard deviation of one fine-tuning's paired difference between the repeats of a seed "
+                          "(fine-tuning alone, pooled over seeds) and between seeds (one repeat each: pre-training "
+                          "and fine-tuning together), and of the repeats' mean between seeds:", "",
+                      "| start | budget | within a seed | between seeds, one repeat | between seeds, mean of "
+                      "repeats |", "|---|---:|---:|---:|---:|"]
+            for s in starts:
+                for b in budgets:
+                    if s == base:
+                        continue
+                    d = [[records[Run("finetune", s, seed, b, r)]["metrics"]["hmean"]
+                          - records[Run("finetune", base, seed, b, r)]["metrics"]["hmean"] for r in range(repeats)]
+                         for seed in seeds]
+                    within = math.sqrt(sum(summarise(row)[1] ** 2 for row in d) / len(d))
+                    lines.append(f"| {STARTS[s][0]} | {b} | {within:.3f} | {summarise([row[0] for row in d])[1]:.3f} "
+                                 f"| {summarise([sum(row) / repeats for row in d])[1]:.3f} |")
     teachers = [s for s in starts if STARTS[s][1] is not None and "stage1_steps" not in STARTS[s][1]]
     if teachers:
         lines += ["", "The teacher's pseudo-labels on the unlabeled real-like images, against their labels (never "
@@ -260,7 +290,7 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
 
 
 def plot(starts: list[str], budgets: list[int], seeds: list[int], records: dict[Run, dict], path: Path,
-         title: str) -> None:
+         title: str, repeats: int = 1) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -268,7 +298,7 @@ def plot(starts: list[str], budgets: list[int], seeds: list[int], records: dict[
 
     fig, ax = plt.subplots(figsize=(6, 4), dpi=120)
     for k, s in enumerate(starts):
-        stats = [summarise([records[Run("finetune", s, seed, b)]["metrics"]["hmean"] for seed in seeds]) for b in budgets]
+        stats = [summarise([finetuned(records, s, seed, b, repeats) for seed in seeds]) for b in budgets]
         offset = 1 + 0.03 * (k - (len(starts) - 1) / 2)  # side by side, so the error bars stay readable
         ax.errorbar([b * offset for b in budgets], [m for m, _ in stats], yerr=[sd for _, sd in stats], marker="o",
                     capsize=3, label=STARTS[s][0])
@@ -285,7 +315,7 @@ def plot(starts: list[str], budgets: list[int], seeds: list[int], records: dict[
 
 
 def plot_paired(starts: list[str], budgets: list[int], seeds: list[int], records: dict[Run, dict], path: Path,
-                title: str) -> None:
+                title: str, repeats: int = 1) -> None:
     """The pairing made visible: one panel for the pre-trained models before fine-tuning (zero-shot) and one per
     budget; in each, one thin line per seed through its starts' h-mean (a rising line: that start is better for
     that seed), and the mean over seeds as a thick black line."""
@@ -301,7 +331,7 @@ def plot_paired(starts: list[str], budgets: list[int], seeds: list[int], records
                         lambda s, seed: records[Run("pretrain", s, seed)]["zero_shot"]))
     for b in budgets:
         columns.append((f"fine-tuned on {b} labeled", starts,
-                        lambda s, seed, b=b: records[Run("finetune", s, seed, b)]["metrics"]["hmean"]))
+                        lambda s, seed, b=b: finetuned(records, s, seed, b, repeats)))
     fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.8), dpi=120, sharey=True, squeeze=False)
     colours = plt.get_cmap("tab10")
     for ax, (name, shown, value) in zip(axes[0], columns):
@@ -387,6 +417,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="FreeReal's stage 2: real images whose pseudo-targets are more text than this share teach "
                              "nothing (1: no bound, the default of freereal-pretrain)")
     parser.add_argument("--finetune-steps", type=int, default=150)
+    parser.add_argument("--finetune-repeats", type=int, default=1,
+                        help="fine-tunings per seed and start on the same images, averaged (1)")
     parser.add_argument("--image-size", type=int, default=128, help="side of the demo images (128)")
     parser.add_argument("--crop-size", type=int, default=128, help="training crop of both phases (128)")
     parser.add_argument("--eval-images", type=int, default=64)
@@ -397,7 +429,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2, help="runs at once, one thread each (2)")
     parser.add_argument("--output-dir", default="outputs/study")
     args = parser.parse_args(argv)
-    for name in ("pretrain_steps", "finetune_steps", "eval_images", "synthetic_images", "real_images", "jobs"):
+    for name in ("pretrain_steps", "finetune_steps", "finetune_repeats", "eval_images", "synthetic_images",
+                 "real_images", "jobs"):
         if getattr(args, name) < 1:
             parser.error(f"--{name.replace('_', '-')} must be at least 1")
     if min(args.budgets) < 1 or min(args.seeds) < 0:
@@ -449,7 +482,8 @@ def main(argv: list[str] | None = None) -> int:
     saved.write_text(json.dumps(settings, indent=1))
 
     pretrains = [Run("pretrain", s, seed) for s in starts if STARTS[s][1] is not None for seed in seeds]
-    finetunes = [Run("finetune", s, seed, b) for s in starts for b in budgets for seed in seeds]
+    finetunes = [Run("finetune", s, seed, b, r) for r in range(args.finetune_repeats) for s in starts for b in budgets
+                 for seed in seeds]
     records: dict[Run, dict] = {}
     from tqdm.auto import tqdm
 
@@ -463,15 +497,16 @@ def main(argv: list[str] | None = None) -> int:
             jobs = [(run, settings, str(root)) for run in todo]
             for run, record in tqdm(pool.imap_unordered(run_one, jobs), total=len(jobs), desc=f"{len(todo)} runs"):
                 records[run] = record
-    text = report(settings, starts, budgets, seeds, root, records)
+    text = report(settings, starts, budgets, seeds, root, records, args.finetune_repeats)
     (root / "results.md").write_text(text)
     (root / "results.json").write_text(json.dumps(
         [{**asdict(run), **record} for run, record in sorted(records.items(), key=lambda kv: kv[0].folder)], indent=1))
     if len(budgets) > 0:
         plot(starts, budgets, seeds, records, root / "study.png",
-             f"{args.model}: fine-tuned h-mean on {args.eval_images} held-out real-like demo images")
+             f"{args.model}: fine-tuned h-mean on {args.eval_images} held-out real-like demo images",
+             args.finetune_repeats)
     plot_paired(starts, budgets, seeds, records, root / "paired.png",
-                f"{args.model}: each seed's starts, paired (same seed, same fine-tuning images)")
+                f"{args.model}: each seed's starts, paired (same seed, same fine-tuning images)", args.finetune_repeats)
     teacher = plot_teacher(starts, seeds, root, root / "teacher.png",
                            f"{args.model}: the teacher during pre-training, on its own unlabeled real-like images")
     print(text)

@@ -92,10 +92,28 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     assert (carried / "final" / "model.safetensors").read_bytes() == weights
     assert not (out / "pretrain" / "synthetic" / "seed2" / "final").exists()  # its fine-tuning is done
 
+    # a second fine-tuning per seed and start, on the same images with its own seed: only those run, and each
+    # seed's fine-tuned h-mean is the mean of its two
+    again = _study(*TINY, "--seeds", "0", "1", "2", "--finetune-repeats", "2", "--output-dir", str(out))
+    assert again.returncode == 0, again.stderr[-3000:]
+    # synthetic-only seed 2's model was removed above: its new repeat needs it, so it is trained again
+    assert "5 pretrain runs reused, 1 to run" in again.stdout and "6 finetune runs reused, 6 to run" in again.stdout
+    runs = json.loads((out / "results.json").read_text())
+    hmeans = {(r["start"], r["seed"], r["repeat"]): r["metrics"]["hmean"] for r in runs if r["kind"] == "finetune"}
+    assert len(hmeans) == 12 and (out / "finetune" / "freereal" / "n4" / "seed2-repeat1" / "result.json").exists()
+    for repeat, folder in ((0, "seed2"), (1, "seed2-repeat1")):  # its own seed, the same images
+        args = json.loads((out / "finetune" / "freereal" / "n4" / folder / "final" / "training_args.json").read_text())
+        assert args["seed"] == 2 + 1000 * repeat and args["train_dataset"] == "demo:real-like:4:102"
+    table = (out / "results.md").read_text()
+    per_seed = [(hmeans[("freereal", seed, 0)] + hmeans[("freereal", seed, 1)]) / 2 for seed in (0, 1, 2)]
+    assert f"| FreeReal | {sum(per_seed) / 3:.3f} +- " in table
+    assert "2 times per seed and start" in table and "| FreeReal | 4 | " in table.split("spread comes from")[1]
+
 
 @pytest.mark.parametrize("args,message", [
     (["--finetune-steps", "3"], "other settings (finetune_steps)"),
     (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--finetune-repeats", "0"], "--finetune-repeats must be at least 1"),
     (["--crop-size", "48"], "multiple of 32"),
     (["--stage1-steps", "5"], "--stage1-steps must be in [0, --pretrain-steps]"),
     (["--pseudo-confidence", "0.3"], "--pseudo-confidence must be in [0.5, 1)"),
