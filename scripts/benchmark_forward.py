@@ -146,7 +146,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-    from mmocr_reference import reference_python, tool_dir
+    from mmocr_reference import ReferenceUnavailable, reference_python, tool_dir
+
+    try:
+        python = reference_python()  # before any work: MMOCR's side needs it
+    except ReferenceUnavailable as err:
+        sys.exit(f"MMOCR's reference cannot run here: {err}")
 
     from freereal_hf.convert.mmocr import mmocr_to_hf
 
@@ -161,7 +166,7 @@ def main(argv: list[str] | None = None) -> int:
             files["checkpoint"] += ".pth"
             files["output"] += ".npy"
             print(f"{model_name}: MMOCR ...", file=sys.stderr, flush=True)
-            proc = subprocess.run([reference_python(), __file__, "--mmocr-side", "--model", model_name,
+            proc = subprocess.run([python, __file__, "--mmocr-side", "--model", model_name,
                                    "--input", str(Path(tmp) / "x.npy"), "--device", args.device,
                                    "--repeat", str(args.repeat), "--settings", *args.settings,
                                    "--tool-dir", str(tool_dir()), *(f"--{k}={v}" for k, v in files.items())],

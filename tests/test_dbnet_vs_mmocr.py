@@ -100,6 +100,17 @@ def test_the_forward_benchmark_checks_both_sides_equal_then_times_them(mmocr, ca
         with pytest.raises(SystemExit) as exit_info:
             bench(bad)
         assert exit_info.value.code == 2, bad
+    # no MMOCR reference to run: one line naming why, before any work
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "MMOCR_REFERENCE_PYTHON"}
+    env["MMOCR_REFERENCE_DIR"] = str(Path(__file__).parent / "no-such-tool")
+    script = Path(__file__).resolve().parents[1] / "scripts" / "benchmark_forward.py"
+    missing = subprocess.run([sys.executable, str(script), "--batch-size", "1", "--size", "64"], capture_output=True,
+                             text=True, env=env, timeout=300)
+    assert missing.returncode == 1 and "MMOCR's reference cannot run here" in missing.stderr
+    assert "Traceback" not in missing.stderr
     capsys.readouterr()
     assert bench(["--models", "dbnet_r18", "--settings", "fp32", "bf16-cl", "--batch-size", "2", "--size", "64",
                   "--repeat", "1"]) == 0
