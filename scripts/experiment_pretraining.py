@@ -85,9 +85,14 @@ class Run:
             f"finetune/{self.start}/n{self.budget}/seed{self.seed}" + (f"-repeat{self.repeat}" if self.repeat else "")
 
 
+def repeat_hmeans(records: dict[Run, dict], start: str, seed: int, budget: int, repeats: int) -> list[float]:
+    """The h-mean of each of one seed's ``repeats`` fine-tunings of ``start`` at ``budget``."""
+    return [records[Run("finetune", start, seed, budget, r)]["metrics"]["hmean"] for r in range(repeats)]
+
+
 def finetuned(records: dict[Run, dict], start: str, seed: int, budget: int, repeats: int) -> float:
     """One seed's fine-tuned h-mean of ``start`` at ``budget``: the mean over its ``repeats`` fine-tunings."""
-    return sum(records[Run("finetune", start, seed, budget, r)]["metrics"]["hmean"] for r in range(repeats)) / repeats
+    return sum(repeat_hmeans(records, start, seed, budget, repeats)) / repeats
 
 
 def to_run(phase: list[Run], finetunes: list[Run], root: Path, records: dict[Run, dict]) -> list[Run]:
@@ -261,13 +266,10 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
                           "and fine-tuning together), and of the repeats' mean between seeds:", "",
                       "| start | budget | within a seed | between seeds, one repeat | between seeds, mean of "
                       "repeats |", "|---|---:|---:|---:|---:|"]
-            for s in starts:
+            for s in (s for s in starts if s != base):
                 for b in budgets:
-                    if s == base:
-                        continue
-                    d = [[records[Run("finetune", s, seed, b, r)]["metrics"]["hmean"]
-                          - records[Run("finetune", base, seed, b, r)]["metrics"]["hmean"] for r in range(repeats)]
-                         for seed in seeds]
+                    d = [[x - y for x, y in zip(repeat_hmeans(records, s, seed, b, repeats),
+                                                repeat_hmeans(records, base, seed, b, repeats))] for seed in seeds]
                     within = math.sqrt(sum(summarise(row)[1] ** 2 for row in d) / len(d))
                     lines.append(f"| {STARTS[s][0]} | {b} | {within:.3f} | {summarise([row[0] for row in d])[1]:.3f} "
                                  f"| {summarise([sum(row) / repeats for row in d])[1]:.3f} |")
