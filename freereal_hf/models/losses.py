@@ -14,9 +14,21 @@ import torch.nn.functional as F
 def _ohem_balanced(loss: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, negative_ratio: float,
                    eps: float) -> torch.Tensor:
     """``(sum_pos + sum_topk_neg) / (n_pos + n_neg + eps)`` of a per-pixel ``loss`` (see
-    :func:`balanced_bce_with_logits`)."""
+    :func:`balanced_bce_with_logits`).
+
+    Eagerly the counts are read on the host and ``topk`` takes the hard negatives. Under ``torch.compile`` the
+    same sum is taken without reading anything on the host: the negatives sorted once and the first ``n_neg`` of
+    them kept by a mask, so the graph neither breaks nor recompiles when ``n_neg`` changes from one batch to the
+    next (a sort costs two to four times a ``topk`` on a CPU, which is why eager code keeps ``topk``)."""
     positive = target * mask
     negative = (1 - target) * mask
+    if torch.compiler.is_compiling():
+        # float64 counts: exact integers at any batch size (MMOCR truncates the float32 sums with int())
+        n_pos = positive.sum().double().floor()
+        count = torch.minimum(negative.sum().double().floor(), (n_pos * negative_ratio).floor()) * (n_pos > 0)
+        ranked = torch.sort((loss * negative).reshape(-1), descending=True).values
+        hard = torch.where(torch.arange(ranked.numel(), device=ranked.device) < count, ranked, 0).sum()
+        return ((loss * positive).sum() + hard) / (n_pos + count + eps).to(loss.dtype)
     n_pos = int(positive.sum())
     n_neg = min(int(negative.sum()), int(n_pos * negative_ratio)) if n_pos > 0 else 0
     hard_negatives = torch.topk((loss * negative).reshape(-1), n_neg).values
@@ -72,7 +84,19 @@ def ohem_text_mask(scores: torch.Tensor, gt_text: torch.Tensor, mask: torch.Tens
     Positives are the text pixels not ignored; of the non-text pixels (ignored ones included, as in MMOCR) the
     ``min(negative_ratio * #pos, #neg)`` highest-scoring are kept. An image without positives or negatives keeps
     its plain mask. Returns ``N x H x W`` float: the selected pixels times their weight.
+
+    Under ``torch.compile`` the same selection without reading the counts on the host (each image's non-text
+    scores sorted once, the threshold gathered at its count), as in :func:`_ohem_balanced`.
     """
+    if torch.compiler.is_compiling():
+        score = scores.detach()
+        is_text = gt_text > 0.5
+        pos = is_text.sum((1, 2)) - (is_text & (mask <= 0.5)).sum((1, 2))
+        neg = torch.minimum((pos.double() * negative_ratio).floor().long(), (~is_text).sum((1, 2)))
+        ranked = torch.sort(torch.where(is_text, float("-inf"), score).flatten(1), dim=1, descending=True).values
+        threshold = ranked.gather(1, (neg - 1).clamp(min=0)[:, None])[:, :, None]
+        plain = ((pos <= 0) | (neg <= 0))[:, None, None]
+        return ((score >= threshold) | is_text | plain).to(mask.dtype) * (mask > 0.5) * mask
     out = []
     for score, text, weight in zip(scores.detach(), gt_text, mask):
         is_text = text > 0.5
