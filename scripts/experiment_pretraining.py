@@ -335,11 +335,11 @@ def plot_paired(starts: list[str], budgets: list[int], seeds: list[int], records
         columns.append((f"fine-tuned on {b} labeled", starts,
                         lambda s, seed, b=b: finetuned(records, s, seed, b, repeats)))
     fig, axes = plt.subplots(1, len(columns), figsize=(3.2 * len(columns), 3.8), dpi=120, sharey=True, squeeze=False)
-    colours = plt.get_cmap("tab10")
+    colours = plt.get_cmap("tab10" if len(seeds) <= 10 else "tab20")  # a colour per seed
     for ax, (name, shown, value) in zip(axes[0], columns):
         xs = list(range(len(shown)))
         for i, seed in enumerate(seeds):
-            ax.plot(xs, [value(s, seed) for s in shown], marker="o", lw=1, alpha=0.6, color=colours(i % 10),
+            ax.plot(xs, [value(s, seed) for s in shown], marker="o", lw=1, alpha=0.6, color=colours(i % colours.N),
                     label=f"seed {seed}")
         ax.plot(xs, [sum(value(s, seed) for seed in seeds) / len(seeds) for s in shown], color="black", lw=2.5,
                 marker="s", label="mean")
@@ -348,10 +348,10 @@ def plot_paired(starts: list[str], budgets: list[int], seeds: list[int], records
         ax.set_title(name, fontsize=9)
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("h-mean on the held-out real-like images")
-    axes[0][-1].legend(fontsize=7)
+    axes[0][-1].legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))  # beside the points, not on them
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
-    fig.savefig(path)
+    fig.savefig(path, bbox_inches="tight")
     plt.close(fig)
 
 
