@@ -68,7 +68,8 @@ STARTS = {  # folder name -> (label, PretrainArguments overrides; None: no pre-t
 }
 SETTINGS = ("model", "pretrain_steps", "stage1_steps", "pseudo_confidence", "char_mode", "label_mask",
             "synthetic_loss_weight", "max_pseudo_text", "finetune_steps", "image_size", "crop_size", "eval_images",
-            "synthetic_images", "real_images", "ema_momentum", "learning_rate")
+            "synthetic_images", "real_images", "ema_momentum", "learning_rate", "at_area")
+AT_AREA = [0.1, 0.5]  # freereal-pretrain's --min_area / --max_area
 
 
 @dataclass(frozen=True)
@@ -168,6 +169,7 @@ def run_one(job: tuple[Run, dict[str, Any], str]) -> tuple[Run, dict[str, Any]]:
             overrides = {"stage1_steps": settings.get("stage1_steps"), "pseudo_confidence": settings.get("pseudo_confidence"),
                          "char_mode": settings.get("char_mode", True),
                          **{k: settings[k] for k in ("label_mask", "synthetic_loss_weight", "max_pseudo_text")},
+                         "min_area": settings["at_area"][0], "max_area": settings["at_area"][1],
                          **STARTS[run.start][1]}
             if overrides["stage1_steps"] == "all":
                 overrides["stage1_steps"] = settings["pretrain_steps"]
@@ -229,6 +231,8 @@ def report(settings: dict[str, Any], starts: list[str], budgets: list[int], seed
         targets += f", glyph labels {settings['label_mask']}"
     if settings["max_pseudo_text"] < 1:
         targets += f", images over {settings['max_pseudo_text']} pseudo-text ignored"
+    if settings["at_area"] != AT_AREA:
+        targets += ", A^T boxes of {:g} to {:g} of the image".format(*settings["at_area"])
     if settings["synthetic_loss_weight"]:
         targets += f", synthetic loss weight {settings['synthetic_loss_weight']} in stage 2"
     lines = [f"{settings['model']}; {len(seeds)} seeds ({', '.join(map(str, seeds))}); demo images and crops "
@@ -418,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-pseudo-text", type=float, default=1.0,
                         help="FreeReal's stage 2: real images whose pseudo-targets are more text than this share teach "
                              "nothing (1: no bound, the default of freereal-pretrain)")
+    parser.add_argument("--at-area", type=float, nargs=2, default=AT_AREA, metavar=("MIN", "MAX"),
+                        help="FreeReal's A^T candidate boxes, their area as a share of the image (0.1 0.5, the "
+                             "default of freereal-pretrain)")
     parser.add_argument("--finetune-steps", type=int, default=150)
     parser.add_argument("--finetune-repeats", type=int, default=1,
                         help="fine-tunings per seed and start on the same images, averaged (1)")
@@ -445,6 +452,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--synthetic-loss-weight must be 0 or more, got {args.synthetic_loss_weight}")
     if not 0 < args.max_pseudo_text <= 1:
         parser.error(f"--max-pseudo-text must be in (0, 1], got {args.max_pseudo_text}")
+    if not 0 < args.at_area[0] <= args.at_area[1] <= 1:
+        parser.error(f"--at-area must be MIN MAX with 0 < MIN <= MAX <= 1, got {args.at_area}")
     if not args.learning_rate > 0:
         parser.error(f"--learning-rate must be positive, got {args.learning_rate}")
     if args.stage1_steps is not None and not 0 <= args.stage1_steps <= args.pretrain_steps:
@@ -462,7 +471,8 @@ def main(argv: list[str] | None = None) -> int:
     if saved.exists():
         previous = json.loads(saved.read_text())
         # keys added since: their defaults
-        defaults = {"char_mode": True, "label_mask": "region", "synthetic_loss_weight": 0.0, "max_pseudo_text": 1.0}
+        defaults = {"char_mode": True, "label_mask": "region", "synthetic_loss_weight": 0.0, "max_pseudo_text": 1.0,
+                    "at_area": AT_AREA}
         if {k: previous.get(k, defaults.get(k)) for k in SETTINGS} != settings:
             changed = ", ".join(k for k in SETTINGS if previous.get(k, defaults.get(k)) != settings[k])
             parser.error(f"{root} holds a study with other settings ({changed}); its runs cannot be reused: give "

@@ -110,6 +110,17 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     assert "2 times per seed and start" in table and "| FreeReal | 4 | " in table.split("spread comes from")[1]
 
 
+def test_the_study_hands_its_a_t_box_sizes_to_pre_training(tmp_path):
+    out = tmp_path / "study"
+    one = ["--seeds", "0", "--starts", "freereal", *TINY[TINY.index("--budgets"):]]  # one FreeReal pre-training
+    done = _study(*one, "--at-area", "0.3", "0.8", "--output-dir", str(out))
+    assert done.returncode == 0, done.stderr[-3000:]
+    args = json.loads((out / "pretrain" / "freereal" / "seed0" / "final" / "training_args.json").read_text())
+    assert (args["min_area"], args["max_area"]) == (0.3, 0.8)
+    assert "A^T boxes of 0.3 to 0.8 of the image" in (out / "results.md").read_text()
+    assert json.loads((out / "study.json").read_text())["at_area"] == [0.3, 0.8]
+
+
 @pytest.mark.parametrize("args,message", [
     (["--finetune-steps", "3"], "other settings (finetune_steps)"),
     (["--jobs", "0"], "--jobs must be at least 1"),
@@ -124,6 +135,9 @@ def test_the_study_runs_its_grid_reports_paired_differences_and_continues(tmp_pa
     (["--max-pseudo-text", "0.4"], "other settings (max_pseudo_text)"),
     (["--max-pseudo-text", "0"], "--max-pseudo-text must be in (0, 1]"),
     (["--learning-rate", "-1"], "--learning-rate must be positive"),  # else found after every pre-training
+    (["--at-area", "0.3", "0.8"], "other settings (at_area)"),
+    (["--at-area", "0.6", "0.2"], "--at-area must be MIN MAX with 0 < MIN <= MAX <= 1"),
+    (["--at-area", "0", "0.5"], "--at-area must be MIN MAX with 0 < MIN <= MAX <= 1"),
 ])
 def test_the_study_refuses_what_it_cannot_reuse_or_run(tmp_path, args, message):
     out = tmp_path / "study"
