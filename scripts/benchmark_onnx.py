@@ -2,7 +2,10 @@
 
 Each preset is exported with ``freereal_hf.onnx_export.export_onnx`` (random weights: speed does not depend on
 them), then both run the same ``N x 3 x H x W`` batch; the median of ``--repeats`` timed runs after one warm-up is
-printed with the ratio torch / ONNX Runtime (> 1: ONNX Runtime is faster).
+printed with the ratio torch / ONNX Runtime (> 1: ONNX Runtime is faster). The graph is also exported without the
+export's rewrites (``optimize=False``: batch norms left to ONNX Runtime, transposed convolutions and resizes as the
+model has them), so the last column is what the rewrites gain. The three are timed in turns, one run each per
+round, so that a change of load during the run touches them alike.
 
   python scripts/benchmark_onnx.py --presets dbnet_r18 fcenet_r50 --size 640 640 --threads 1
 """
@@ -21,14 +24,18 @@ from freereal_hf import DETECTORS, PRESETS, config_from_preset
 from freereal_hf.onnx_export import OnnxTextDetector, export_onnx
 
 
-def _median_seconds(run, repeats: int) -> float:
-    run()  # warm-up
-    times = []
+def _median_seconds(runs, repeats: int) -> list[float]:
+    """The median time of each of ``runs``, timed in turn (one warm-up each, then ``repeats`` rounds that run every
+    one once), so that a change of the machine's load during the run touches them all alike."""
+    for run in runs:
+        run()  # warm-up
+    times: list[list[float]] = [[] for _ in runs]
     for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for run, kept in zip(runs, times):
+            start = time.perf_counter()
+            run()
+            kept.append(time.perf_counter() - start)
+    return [statistics.median(kept) for kept in times]
 
 
 def main() -> None:
@@ -46,7 +53,7 @@ def main() -> None:
     x = torch.randn(args.batch, 3, *args.size, generator=torch.Generator().manual_seed(0))
     print(f"input {tuple(x.shape)}, {args.threads} thread(s), median of {args.repeats} runs, torch "
           f"{torch.__version__}")
-    print(f"{'preset':<22}{'torch ms':>10}{'ORT ms':>10}{'torch/ORT':>11}")
+    print(f"{'preset':<22}{'torch ms':>10}{'ORT ms':>10}{'torch/ORT':>11}{'ORT plain ms':>14}{'plain/ORT':>11}")
     with tempfile.TemporaryDirectory() as folder:
         for preset in args.presets:
             config = config_from_preset(preset)
@@ -57,11 +64,14 @@ def main() -> None:
             except (RuntimeError, ValueError) as err:
                 print(f"{preset:<22}not exported: {str(err)[:90]}")
                 continue
+            export_onnx(model, Path(folder) / f"{preset}_plain.onnx", optimize=False)
             detector = OnnxTextDetector(Path(folder) / f"{preset}.onnx", threads=args.threads)
-            with torch.no_grad():
-                ours = _median_seconds(lambda: model(x, detect_only=True), args.repeats)  # as the graph
-            theirs = _median_seconds(lambda: detector(x), args.repeats)
-            print(f"{preset:<22}{ours * 1e3:>10.1f}{theirs * 1e3:>10.1f}{ours / theirs:>10.2f}x")
+            plain = OnnxTextDetector(Path(folder) / f"{preset}_plain.onnx", threads=args.threads)
+            with torch.no_grad():  # the torch model as the graph computes it (detect_only)
+                ours, theirs, unrewritten = _median_seconds(
+                    [lambda: model(x, detect_only=True), lambda: detector(x), lambda: plain(x)], args.repeats)
+            print(f"{preset:<22}{ours * 1e3:>10.1f}{theirs * 1e3:>10.1f}{ours / theirs:>10.2f}x"
+                  f"{unrewritten * 1e3:>14.1f}{unrewritten / theirs:>10.2f}x")
 
 
 if __name__ == "__main__":

@@ -140,3 +140,95 @@ def test_to_onnx_refuses_bad_arguments_before_any_work(tmp_path, capsys):
     assert (tmp_path / "used.onnx").read_bytes() == b"precious"
     with pytest.raises(ValueError, match="not an ONNX model"):
         OnnxTextDetector(tmp_path / "used.onnx")
+
+
+def test_transposed_pairs_become_1x1_convolutions_with_the_same_output():
+    """``fuse_transposed_pairs`` (the export's rewrite of DBNet's head) replaces ConvT(2, 2) - ReLU - ConvT(2, 2) by
+    two 1x1 convolutions and a pixel shuffle that compute the same map; a third transposed convolution in a row is
+    left alone (its input is already used), and so is a pair with a batch norm still between."""
+    from freereal_hf.models.inference import TransposedPair, fuse_transposed_pairs
+
+    torch.manual_seed(0)
+    chain = torch.nn.Sequential(torch.nn.ConvTranspose2d(3, 5, 2, 2), torch.nn.Identity(), torch.nn.ReLU(),
+                                torch.nn.ConvTranspose2d(5, 4, 2, 2), torch.nn.ReLU(),
+                                torch.nn.ConvTranspose2d(4, 2, 2, 2))
+    for module in chain:
+        if isinstance(module, torch.nn.ConvTranspose2d):
+            torch.nn.init.normal_(module.bias)
+    x = torch.randn(2, 3, 7, 9)
+    expected = chain(x)
+    assert fuse_transposed_pairs(chain) == 1
+    assert isinstance(chain[0], TransposedPair) and type(chain[5]) is torch.nn.ConvTranspose2d
+    got = chain(x)
+    assert got.shape == expected.shape == (2, 2, 56, 72)
+    assert float((got - expected).abs().max()) <= 1e-5 * float(expected.abs().max())
+    normed = torch.nn.Sequential(torch.nn.ConvTranspose2d(3, 5, 2, 2), torch.nn.BatchNorm2d(5), torch.nn.ReLU(),
+                                 torch.nn.ConvTranspose2d(5, 1, 2, 2))
+    strided = torch.nn.Sequential(torch.nn.ConvTranspose2d(3, 5, 3, 2), torch.nn.ReLU(),
+                                  torch.nn.ConvTranspose2d(5, 1, 2, 2))
+    assert fuse_transposed_pairs(normed) == 0 and fuse_transposed_pairs(strided) == 0
+
+
+def test_export_rewrites_dbnet_head_and_resizes_and_still_equals_torch(tmp_path):
+    """The export's rewrites on DBNet: batch norms folded, the head's transposed pair as 1x1 convolutions (no
+    ConvTranspose left in the graph), every neck resize with constant scales (none computes its size from a shape);
+    ONNX Runtime still equals torch at sizes neither the export nor the rewrite's probes used. Without ``optimize``
+    the graph keeps what the rewrites remove."""
+    import onnx
+
+    from freereal_hf.onnx_export import export_onnx
+
+    torch.manual_seed(0)
+    model = calibrated(DBNetForTextDetection(DBNetConfig(neck_lateral_channels=32, neck_out_channels=8)))
+    report = export_onnx(model, tmp_path / "fast.onnx")
+    assert report["rewrites"]["transposed_pairs"] == 1 and report["rewrites"]["constant_resizes"] == 6
+    assert report["rewrites"]["folded_batch_norms"] > 0
+    graph = onnx.load(str(tmp_path / "fast.onnx")).graph
+    resizes = [n for n in graph.node if n.op_type == "Resize"]
+    assert "ConvTranspose" not in {n.op_type for n in graph.node} and "Shape" not in {n.op_type for n in graph.node}
+    assert len(resizes) == 6 and all(len(n.input) == 3 and n.input[2] for n in resizes)
+    scales = {tuple(onnx.numpy_helper.to_array(i).tolist()) for i in graph.initializer
+              if i.name in {n.input[2] for n in resizes}}
+    assert scales == {(1.0, 1.0, 2.0, 2.0), (1.0, 1.0, 4.0, 4.0), (1.0, 1.0, 8.0, 8.0)}
+    for shape in ((1, 3, 160, 96), (2, 3, 224, 256)):
+        x = torch.randn(*shape, generator=torch.Generator().manual_seed(shape[2]))
+        _assert_close(OnnxTextDetector(tmp_path / "fast.onnx")(x), model, x)
+    assert export_onnx(model, tmp_path / "plain.onnx", optimize=False)["rewrites"] == {
+        "folded_batch_norms": 0, "transposed_pairs": 0, "constant_resizes": 0}
+    plain = onnx.load(str(tmp_path / "plain.onnx")).graph
+    assert "ConvTranspose" in {n.op_type for n in plain.node}
+    assert all(len(n.input) == 4 and n.input[3] for n in plain.node if n.op_type == "Resize")
+
+
+def test_constant_resize_scales_only_where_the_scale_is_the_same_at_every_size():
+    """A resize to twice its input's shape gets constant scales (the shape arithmetic dropped, the output equal);
+    one to a fixed size (a scale that changes with the input) is left as it was."""
+    import onnx
+    import onnxruntime
+    from onnx import TensorProto, helper
+
+    from freereal_hf.onnx_export import _constant_resize_scales
+
+    def graph(fixed: bool) -> onnx.ModelProto:
+        two = helper.make_tensor("two", TensorProto.INT64, [4], [1, 1, 2, 2])
+        size = helper.make_tensor("size", TensorProto.INT64, [4], [1, 3, 40, 50])
+        nodes = [helper.make_node("Shape", ["pixel_values"], ["shape"]),
+                 helper.make_node("Mul", ["shape", "two"], ["doubled"]),
+                 helper.make_node("Resize", ["pixel_values", "", "", "size" if fixed else "doubled"], ["out"],
+                                  mode="nearest")]
+        body = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT,
+                                                                            [1, 3, None, None])],
+                                 [helper.make_tensor_value_info("out", TensorProto.FLOAT, None)], [two, size])
+        return helper.make_model(body, opset_imports=[helper.make_opsetid("", 19)])
+
+    x = np.random.default_rng(0).standard_normal((1, 3, 32, 64)).astype(np.float32)
+    for fixed in (False, True):
+        model = graph(fixed)
+        before = onnxruntime.InferenceSession(model.SerializeToString()).run(None, {"pixel_values": x})[0]
+        assert _constant_resize_scales(model, onnxruntime) == (0 if fixed else 1)
+        after = onnxruntime.InferenceSession(model.SerializeToString()).run(None, {"pixel_values": x})[0]
+        np.testing.assert_array_equal(after, before)
+        resize = model.graph.node[-1]
+        assert [n.op_type for n in model.graph.node] == ["Resize"]  # nothing reads the shape arithmetic now
+        assert list(resize.input) == (["pixel_values", "", "", "size"] if fixed
+                                      else ["pixel_values", "", "out_constant_scales"])
