@@ -85,8 +85,11 @@ def _to_onnx(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
         except (ValueError, RuntimeError) as err:
             print(f"freereal-convert: error: {err}", file=sys.stderr)
             return 1
-        print(f"wrote {report['path']} (opset {report['opset']}; outputs {', '.join(report['outputs'])}; ONNX "
-              f"Runtime vs torch at {report['check_size']}: {report['max_relative_difference']:.2g} relative)")
+        done = report["rewrites"]
+        print(f"wrote {report['path']} (opset {report['opset']}; outputs {', '.join(report['outputs'])}; "
+              f"{done['folded_batch_norms']} batch norms folded, {done['transposed_pairs']} transposed-convolution "
+              f"pairs as 1x1 convolutions, {done['constant_resizes']} resizes with constant scales; ONNX Runtime vs "
+              f"torch at {report['check_size']}: {report['max_relative_difference']:.2g} relative)")
         return 0
 
     return report_errors("freereal-convert", run)
