@@ -100,8 +100,8 @@ def test_processor_normalises_pads_and_reports_scale():
 
 def test_processor_table_lookup_equals_the_arithmetic_bit_for_bit():
     """The processor normalises through a per-channel table of the 256 uint8 values; every pixel must equal
-    ``(resized.astype(float32) - mean) * (1 / std)`` computed directly, for MMOCR's and other statistics, several
-    sizes in one padded batch, and a grayscale and a 16-bit image."""
+    ``(resized.astype(float32) - mean) / std`` computed directly in float32 (MMOCR's data preprocessor), for
+    MMOCR's and other statistics, several sizes in one padded batch, and a grayscale and a 16-bit image."""
     import cv2
 
     rng = np.random.default_rng(3)
@@ -112,13 +112,18 @@ def test_processor_table_lookup_equals_the_arithmetic_bit_for_bit():
         processor = TextDetectionImageProcessor(scale=None, long_side=96, **kwargs)
         batch = processor(images, return_tensors="np")["pixel_values"]
         m = np.asarray(processor.image_mean, np.float32)
-        inv = 1.0 / np.asarray(processor.image_std, np.float32)
+        std = np.asarray(processor.image_std, np.float32)
         for i, image in enumerate(images):
             rgb = to_rgb_array(image)
             nh, nw = processor.resized_size(*rgb.shape[:2])
-            expected = ((cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR).astype(np.float32) - m) * inv)
+            expected = (cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR).astype(np.float32) - m) / std
             np.testing.assert_array_equal(batch[i, :, :nh, :nw], expected.transpose(2, 0, 1))
             assert not batch[i, :, nh:, :].any() and not batch[i, :, :, nw:].any()
+            if mean is None:  # training normalises the same way, from the uint8 pixels its loaders send
+                from freereal_hf.data.transforms import normalize_pixels, to_pixels
+
+                resized = cv2.resize(rgb, (nw, nh), interpolation=cv2.INTER_LINEAR)
+                np.testing.assert_array_equal(normalize_pixels(to_pixels(resized)).numpy(), batch[i, :, :nh, :nw])
 
 
 def test_to_rgb_array_accepts_grayscale_rgba_16bit_and_rejects_nonsense():

@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from shapely.geometry import Polygon, box
 
-from ..image_processing import MMOCR_MEAN, MMOCR_STD
+from ..image_processing import MMOCR_MEAN, MMOCR_STD, normalization_table
 from .records import RecordError, Report, decode_image, image_bytes
 
 logger = logging.getLogger("freereal_hf.data")
@@ -229,8 +229,7 @@ def to_pixels(image: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.ascontiguousarray(np.asarray(image, np.uint8).transpose(2, 0, 1)))
 
 
-_NORMALIZE_TABLE = torch.from_numpy(np.stack([(np.arange(256, dtype=np.float32) - np.float32(m)) / np.float32(s)
-                                              for m, s in zip(MMOCR_MEAN, MMOCR_STD)]))  # 3 x 256 float32
+_NORMALIZE_TABLE = torch.from_numpy(normalization_table(MMOCR_MEAN, MMOCR_STD))  # 3 x 256 float32
 
 
 def normalize_pixels(pixels: torch.Tensor) -> torch.Tensor:
