@@ -166,7 +166,8 @@ class TextDetectionImageProcessor(BaseImageProcessor):
         else:
             images = [images]
         # one table look-up per pixel, written straight into the padded batch (cv2.LUT: 14x faster than the
-        # arithmetic over a 736 x 1178 image and its transposing copy, and the same bits: tests/test_dbnet_loss_and_processor.py)
+        # arithmetic over a 736 x 1178 image and its transposing copy, and the same bits; tests in
+        # tests/test_dbnet_loss_and_processor.py)
         tables = [row.reshape(1, 256) for row in normalization_table(self.image_mean, self.image_std)]
         arrays, scale_factors, original_sizes = [], [], []
         for image in images:
@@ -188,7 +189,10 @@ class TextDetectionImageProcessor(BaseImageProcessor):
         batch = np.zeros((len(arrays), 3, ph, pw), np.float32)
         for i, rgb in enumerate(arrays):
             for c, plane in enumerate(cv2.split(rgb)):
-                cv2.LUT(plane, tables[c], dst=batch[i, c, :rgb.shape[0], :rgb.shape[1]])
+                target = batch[i, c, :rgb.shape[0], :rgb.shape[1]]
+                written = cv2.LUT(plane, tables[c], dst=target)
+                if not np.may_share_memory(written, target):  # (an OpenCV that would not write into the view)
+                    target[...] = written
         data = {"pixel_values": batch, "scale_factors": np.asarray(scale_factors, np.float64),
                 "original_sizes": np.asarray(original_sizes, np.int64)}
         return BatchFeature(data=data, tensor_type=return_tensors)
