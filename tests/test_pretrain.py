@@ -277,6 +277,28 @@ def _labeled_folder(path: Path, shift: int) -> str:
     return str(path)
 
 
+def test_a_new_run_does_not_append_to_an_earlier_runs_teacher_measurements(tmp_path, capsys):
+    """A run killed before its first checkpoint leaves ``teacher_eval.jsonl`` and no checkpoint; a new run there
+    used to append to it (the seed study's curve once read steps 1, 1, 2, 3). Such a folder is refused before any
+    work unless ``--resume`` (which keeps the lines up to its checkpoint) or ``--overwrite_output_dir`` (which
+    starts the file again)."""
+    common = ["--synthetic_dataset", "demo:synthetic:4", "--real_datasets", "demo:real-like:4:1", "--crop_size",
+              "64", "--batch_size", "2", "--num_workers", "0", "--report_to", "none", "--max_steps", "2",
+              "--stage1_steps", "1", "--save_steps", "0", "--eval_steps", "1", "--eval_images", "2",
+              "--eval_long_side", "64"]
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = json.dumps({"step": 1, "stage": 1, "hmean": 0.5}) + "\n"
+    (out / "teacher_eval.jsonl").write_text(stale)
+    assert pretrain_main(["--output_dir", str(out)] + common) == 2
+    assert "teacher_eval.jsonl" in capsys.readouterr().err
+    assert (out / "teacher_eval.jsonl").read_text() == stale and not (out / "final").exists()
+    assert pretrain_main(["--output_dir", str(out), "--overwrite_output_dir", "true"] + common) == 0
+    curve = [json.loads(line) for line in (out / "teacher_eval.jsonl").read_text().splitlines()]
+    assert [(r["step"], r["stage"]) for r in curve] == [(1, 2), (2, 2)]
+    assert len(curve[0]) > 3  # a measurement of this run (precision, recall...), not the stale line
+
+
 def test_the_teacher_is_measured_on_real_labels_that_never_reach_the_loss(tmp_path):
     """Pre-training measures its teacher (in stage 1 the student) against the real data's labels; with every image
     carrying another image's labels the measurements change and the weights do not, and without measuring they are

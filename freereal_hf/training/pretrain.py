@@ -23,7 +23,8 @@ carries polygons, as the demo's does), the teacher's pseudo-labels are measured 
 at the start of stage 2 and at the end (``evaluation.evaluate_teacher``: h-mean of its detections, pixel
 precision and recall of its confident text pixels, the ignored fraction), to the trackers (``teacher/...``),
 the progress bar and ``OUTPUT_DIR/teacher_eval.jsonl`` (one line per measurement, with its step and stage; a
-resumed run first drops the lines of steps after its checkpoint, which it measures again). In
+resumed run first drops the lines of steps after its checkpoint, which it measures again; a new run into a folder
+that holds the file is refused unless ``--overwrite_output_dir``, which starts it again). In
 stage 1 the student is measured, the model the teacher starts from, so the curve shows when stage 1 has taught
 it enough real text to start stage 2. The labels never reach a loss, and measuring draws no random number, so the
 weights are those of a run without it (``tests/test_pretrain.py``).
@@ -181,6 +182,12 @@ def check_pretrain_arguments(args: PretrainArguments) -> GlyphMixConfig:
         raise UsageError(f"--max_pseudo_text must be in (0, 1], got {args.max_pseudo_text}")
     if not 0 <= args.synthetic_loss_weight < math.inf:
         raise UsageError(f"--synthetic_loss_weight must be 0 or more (and finite), got {args.synthetic_loss_weight}")
+    measurements = Path(args.output_dir) / "teacher_eval.jsonl"
+    if measurements.is_file() and not (args.resume or args.overwrite_output_dir):
+        # (a run killed before its first checkpoint leaves this and nothing else: a new run would append to it)
+        raise UsageError(f"--output_dir {args.output_dir} holds an earlier run's teacher measurements "
+                         f"({measurements.name}); pass --resume true to continue that run or --overwrite_output_dir "
+                         "true to start them again")
     try:
         return args.glyphmix_config()
     except ValueError as err:
@@ -378,6 +385,9 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                                    report_to=args.report_to, save_total_limit=args.save_total_limit,
                                    torch_compile=args.torch_compile, torch_compile_backend=args.torch_compile_backend,
                                    torch_compile_mode=args.torch_compile_mode)
+    if args.overwrite_output_dir and accelerator.is_main_process and (out / "teacher_eval.jsonl").is_file():
+        logger.warning("--overwrite_output_dir: the previous run's %s starts again", out / "teacher_eval.jsonl")
+        (out / "teacher_eval.jsonl").unlink()  # one run's curve, not two appended (a resumed run trims it instead)
     set_seed(args.seed)
     fmt = memory_format(args)
     student = load_model(args.model, seed=args.seed, allow_fresh=True).to(memory_format=fmt)
