@@ -278,25 +278,37 @@ def _labeled_folder(path: Path, shift: int) -> str:
 
 
 def test_a_new_run_does_not_append_to_an_earlier_runs_teacher_measurements(tmp_path, capsys):
-    """A run killed before its first checkpoint leaves ``teacher_eval.jsonl`` and no checkpoint; a new run there
-    used to append to it (the seed study's curve once read steps 1, 1, 2, 3). Such a folder is refused before any
-    work unless ``--resume`` (which keeps the lines up to its checkpoint) or ``--overwrite_output_dir`` (which
-    starts the file again)."""
+    """A run killed before its first checkpoint leaves ``teacher_eval.jsonl`` (and ``--record_samples`` logs) and no
+    checkpoint; a new run there used to append to them (the seed study's curve once read steps 1, 1, 2, 3). Such a
+    folder is refused before any work, naming the logs, unless ``--resume`` (which keeps the curve up to its
+    checkpoint) or ``--overwrite_output_dir`` (which starts our logs again and leaves other files alone)."""
     common = ["--synthetic_dataset", "demo:synthetic:4", "--real_datasets", "demo:real-like:4:1", "--crop_size",
               "64", "--batch_size", "2", "--num_workers", "0", "--report_to", "none", "--max_steps", "2",
               "--stage1_steps", "1", "--save_steps", "0", "--eval_steps", "1", "--eval_images", "2",
               "--eval_long_side", "64"]
     out = tmp_path / "run"
-    out.mkdir()
+    (out / "samples").mkdir(parents=True)
     stale = json.dumps({"step": 1, "stage": 1, "hmean": 0.5}) + "\n"
     (out / "teacher_eval.jsonl").write_text(stale)
-    assert pretrain_main(["--output_dir", str(out)] + common) == 2
-    assert "teacher_eval.jsonl" in capsys.readouterr().err
-    assert (out / "teacher_eval.jsonl").read_text() == stale and not (out / "final").exists()
-    assert pretrain_main(["--output_dir", str(out), "--overwrite_output_dir", "true"] + common) == 0
+    (out / "samples" / "rank_0.jsonl").write_text(json.dumps({"step": 0, "stage": 1, "synthetic": ["x"]}) + "\n")
+    (out / "samples" / "notes.txt").write_text("mine")  # not a log of ours: left alone
+    for logs in (["teacher_eval.jsonl", "samples/rank_0.jsonl"], ["samples/rank_0.jsonl"]):
+        assert pretrain_main(["--output_dir", str(out)] + common) == 2
+        assert f"earlier run's logs ({', '.join(logs)})" in capsys.readouterr().err
+        assert not (out / "final").exists()
+        if "teacher_eval.jsonl" in logs:
+            assert (out / "teacher_eval.jsonl").read_text() == stale
+            (out / "teacher_eval.jsonl").rename(tmp_path / "kept.jsonl")
+    (tmp_path / "kept.jsonl").rename(out / "teacher_eval.jsonl")
+    assert pretrain_main(["--output_dir", str(out), "--overwrite_output_dir", "true", "--record_samples", "true"]
+                         + common) == 0
     curve = [json.loads(line) for line in (out / "teacher_eval.jsonl").read_text().splitlines()]
     assert [(r["step"], r["stage"]) for r in curve] == [(1, 2), (2, 2)]
     assert len(curve[0]) > 3  # a measurement of this run (precision, recall...), not the stale line
+    samples = [json.loads(line) for line in (out / "samples" / "rank_0.jsonl").read_text().splitlines()]
+    steps = [r for r in samples if "step" in r]  # (besides the run's own header lines)
+    assert [r["step"] for r in steps] == [0, 1] and steps[0]["synthetic"] != ["x"]
+    assert (out / "samples" / "notes.txt").read_text() == "mine"
 
 
 def test_the_teacher_is_measured_on_real_labels_that_never_reach_the_loss(tmp_path):
