@@ -153,10 +153,19 @@ def require_labels(dataset: Any, column: str, name: str, role: str, probe: int =
         raise UsageError(f"{role} {name!r} has no {what} in its first {probe} records")
 
 
+def run_logs(out: Path) -> list[str]:
+    """The logs a run appends to that exist in ``out`` (relative names): pre-training's teacher measurements and
+    its ``--record_samples`` logs."""
+    found = [out / "teacher_eval.jsonl", *sorted((out / "samples").glob("rank_*.jsonl"))]
+    return [str(path.relative_to(out)) for path in found if path.is_file()]
+
+
 def prepare_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) -> None:
     """Checks ``output_dir`` before the first step, like the Trainer's ``overwrite_output_dir``: it must be a
-    writable folder; one that already holds a run (``checkpoints/`` or ``final/``) is refused unless ``resume``
-    (continue it) or ``overwrite`` (its old checkpoints are removed, ``final/`` is replaced at the end)."""
+    writable folder; one that already holds a run (``checkpoints/`` or ``final/``), or only the logs a run appends
+    to (:func:`run_logs`: a run killed before its first checkpoint leaves them and nothing else), is refused unless
+    ``resume`` (continue it) or ``overwrite`` (its old checkpoints and logs are removed, ``final/`` is replaced at
+    the end)."""
     out = Path(output_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--output_dir {out} is a file; give a folder")
@@ -166,6 +175,10 @@ def prepare_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) ->
     if used and not (resume or overwrite):
         raise UsageError(f"--output_dir {out} already holds a run ({', '.join(n + '/' for n in used)}); pass "
                          f"--resume true to continue it or --overwrite_output_dir true to replace it")
+    logs = run_logs(out) if out.is_dir() else []
+    if logs and not (resume or overwrite):  # (a new run would append to them)
+        raise UsageError(f"--output_dir {out} holds an earlier run's logs ({', '.join(logs)}); pass --resume true to "
+                         "continue that run or --overwrite_output_dir true to start them again")
     try:
         out.mkdir(parents=True, exist_ok=True)
         probe = out / f".write-test-{os.getpid()}"
@@ -173,9 +186,13 @@ def prepare_output_dir(output_dir: str | Path, resume: bool, overwrite: bool) ->
         probe.unlink()
     except OSError as err:
         raise UsageError(f"--output_dir {out} is not writable: {err}") from err
-    if overwrite and (out / "checkpoints").exists() and int(os.environ.get("RANK", "0")) == 0:
-        logger.warning("--overwrite_output_dir: removing the previous run's checkpoints in %s", out / "checkpoints")
-        shutil.rmtree(out / "checkpoints")
+    if overwrite and int(os.environ.get("RANK", "0")) == 0:
+        if (out / "checkpoints").exists():
+            logger.warning("--overwrite_output_dir: removing the previous run's checkpoints in %s", out / "checkpoints")
+            shutil.rmtree(out / "checkpoints")
+        for name in logs:  # one run's logs, not two appended (a resumed run trims the curve instead)
+            logger.warning("--overwrite_output_dir: the previous run's %s starts again", out / name)
+            (out / name).unlink()
 
 
 def parse_demo_spec(spec: str) -> dict[str, Any] | None:
@@ -508,6 +525,6 @@ def save_final(model: torch.nn.Module, output_dir: str | Path, *, job: str, data
     return final
 
 
-__all__ = ["UsageError", "check_arguments", "require_labels", "prepare_output_dir", "load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
+__all__ = ["UsageError", "check_arguments", "require_labels", "prepare_output_dir", "run_logs", "load_model", "load_text_dataset", "parse_demo_spec", "build_optimizer", "warmup_poly_schedule",
            "TrainState", "backward_and_step", "tensorboard_writer", "make_accelerator", "make_loader", "latest_checkpoint", "save_checkpoint",
            "resume_latest", "save_final", "check_compile_arguments", "memory_format", "compiled", "StepTimer"]

@@ -183,22 +183,10 @@ def check_pretrain_arguments(args: PretrainArguments) -> GlyphMixConfig:
         raise UsageError(f"--max_pseudo_text must be in (0, 1], got {args.max_pseudo_text}")
     if not 0 <= args.synthetic_loss_weight < math.inf:
         raise UsageError(f"--synthetic_loss_weight must be 0 or more (and finite), got {args.synthetic_loss_weight}")
-    logs = run_logs(Path(args.output_dir))
-    if logs and not (args.resume or args.overwrite_output_dir):
-        # (a run killed before its first checkpoint leaves these and nothing else: a new run would append to them)
-        raise UsageError(f"--output_dir {args.output_dir} holds an earlier run's logs ({', '.join(logs)}); pass "
-                         "--resume true to continue that run or --overwrite_output_dir true to start them again")
     try:
         return args.glyphmix_config()
     except ValueError as err:
         raise UsageError(f"GlyphMix: {err}") from None
-
-
-def run_logs(out: Path) -> list[str]:
-    """The logs a pre-training appends to in ``out`` that exist there: the teacher's measurements and the
-    ``--record_samples`` logs, relative names."""
-    found = [out / "teacher_eval.jsonl", *sorted((out / "samples").glob("rank_*.jsonl"))]
-    return [str(path.relative_to(out)) for path in found if path.is_file()]
 
 
 def uses_demo_data(args: PretrainArguments) -> bool:
@@ -392,10 +380,6 @@ def pretrain(args: PretrainArguments) -> dict[str, Any]:
                                    report_to=args.report_to, save_total_limit=args.save_total_limit,
                                    torch_compile=args.torch_compile, torch_compile_backend=args.torch_compile_backend,
                                    torch_compile_mode=args.torch_compile_mode)
-    if args.overwrite_output_dir and accelerator.is_main_process:
-        for name in run_logs(out):  # one run's logs, not two appended (a resumed run trims the curve instead)
-            logger.warning("--overwrite_output_dir: the previous run's %s starts again", out / name)
-            (out / name).unlink()
     set_seed(args.seed)
     fmt = memory_format(args)
     student = load_model(args.model, seed=args.seed, allow_fresh=True).to(memory_format=fmt)
