@@ -70,3 +70,51 @@ def kernel_logits(rng: np.random.Generator, height: int, width: int, count: int,
         emb = centres[ids].transpose(2, 0, 1) + rng.normal(0, 0.6, (embedding_dim, height, width))
         logits += list(emb)
     return np.stack(logits).astype(np.float32)
+
+
+def awkward_polygons(rng: np.random.Generator, count: int) -> list[np.ndarray]:
+    """``count`` integer polygons (``K x 2`` int32) where exact geometry matters: sharp spikes, U shapes whose arms
+    nearly touch, slivers under a pixel wide, flat parts and repeated or collinear points, random point sets on a
+    tiny grid (self-intersecting, degenerate), random star-shaped outlines and thin curved bands; half of them
+    reversed."""
+    out: list[np.ndarray] = []
+    while len(out) < count:
+        kind = len(out) % 8
+        base = rng.uniform(0, 300, 2)
+        if kind == 0:
+            poly = random_polygons(rng, 640, 640, 1)[0][0]
+        elif kind == 1:  # sharp spikes
+            n = int(rng.integers(3, 9))
+            angles = np.sort(rng.uniform(0, 2 * np.pi, 2 * n))
+            radii = np.where(np.arange(2 * n) % 2 == 0, rng.uniform(20, 200), rng.uniform(0.5, 5))
+            poly = base + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)
+        elif kind == 2:  # a U whose arms are 0 to 4 pixels apart, slightly rotated
+            gap, length, height, thick = rng.uniform(0, 4), rng.uniform(5, 100), rng.uniform(3, 40), rng.uniform(0.5, 6)
+            poly = np.array([[0, 0], [length, 0], [length, height], [length - thick, height], [length - thick, thick],
+                             [gap + thick, thick], [gap + thick, height], [gap, height], [gap, thick / 2], [0, thick / 2]])
+            a = rng.uniform(-0.5, 0.5)
+            poly = base + poly @ np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+        elif kind == 3:  # random points on a tiny grid
+            size = int(rng.integers(3, 12))
+            poly = rng.integers(0, size, (int(rng.integers(3, 9)), 2)) + rng.integers(0, 300, 2)
+        elif kind == 4:  # star-shaped, random radii
+            k = int(rng.integers(3, 20))
+            angles, radii = np.sort(rng.uniform(0, 2 * np.pi, k)), rng.uniform(1, 60, k)
+            poly = base + radii[:, None] * np.stack([np.cos(angles), np.sin(angles)], 1)
+        elif kind == 5:  # axis-aligned box with collinear and repeated points
+            x0, y0 = rng.integers(0, 300, 2)
+            w, h = rng.integers(1, 40, 2)
+            poly = np.array([[x0, y0], [x0 + w // 2, y0], [x0 + w, y0], [x0 + w, y0 + h], [x0 + w, y0 + h],
+                             [x0, y0 + h], [x0, y0 + h // 3], [x0, y0]])
+        elif kind == 6:  # slanted sliver, 0.3 to 5 pixels wide
+            d = rng.uniform(-100, 100, 2)
+            normal = np.array([-d[1], d[0]]) / (np.hypot(*d) + 1e-9) * rng.uniform(0.3, 5) * rng.choice([-1, 1])
+            poly = np.array([base, base + d, base + d + normal, base + normal])
+        else:  # thin curved band
+            xs = np.linspace(0, rng.uniform(20, 200), int(rng.integers(3, 10)))
+            ys = rng.uniform(-20, 20) * np.sin(xs / 30 + rng.uniform(0, 3))
+            thick = rng.uniform(0.5, 8)
+            poly = base + np.concatenate([np.stack([xs, ys], 1), np.stack([xs[::-1], ys[::-1] + thick], 1)])
+        poly = np.asarray(poly, np.float64).reshape(-1, 2)
+        out.append((poly[::-1] if rng.random() < 0.5 else poly).astype(np.int32))
+    return out
