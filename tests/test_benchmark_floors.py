@@ -1,0 +1,26 @@
+"""The benchmark scripts' floors (the calls MMOCR makes, timed alone) time the same work our code does: the
+outlines they fill give exactly our kernel maps, and the regions they grow include every region returned."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from polygon_cases import probability_map, random_polygons
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+from benchmark_dbnet import floor as dbnet_floor  # noqa: E402
+from benchmark_psenet_panet import floor as kernel_floor  # noqa: E402
+
+
+@pytest.mark.parametrize("ratios, ids", [((1.0, 0.5), True), ((1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4), False)])
+def test_kernel_floor_fills_our_maps(ratios, ids):
+    polygons, ignored = random_polygons(np.random.default_rng(3), 200, 200, 12)
+    assert kernel_floor(polygons, ignored, 200, ratios, ids, repeat=1) > 0  # asserts the maps equal inside
+
+
+def test_dbnet_floor_grows_every_returned_region():
+    prob = probability_map(np.random.default_rng(4), 200, 200, 8)
+    assert dbnet_floor(prob, repeat=1) > 0  # asserts it grows at least the regions post-processing returns
