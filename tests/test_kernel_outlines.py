@@ -74,3 +74,23 @@ def test_kernel_maps_equal_those_from_pyclipper_alone(ratios, ids, monkeypatch):
     slow = kernel_maps(polygons, (320, 320), ratios, 20, ids)
     np.testing.assert_array_equal(fast, slow)
     assert fast[0].any() and (fast[-1] > 0).sum() < (fast[0] > 0).sum()
+
+
+def test_long_outlines_are_left_to_pyclipper(monkeypatch):
+    """A clean polygon of more than PLAIN_MAX_POINTS points is not vouched for (the proof compares every two edges),
+    one of at most that many is; the maps equal pyclipper's alone."""
+    limit = kernels.PLAIN_MAX_POINTS
+    sizes = (limit, 200, 5000)
+    polygons = [np.stack([150 + 300 * i + 140 * np.cos(a), 150 + 140 * np.sin(a)], 1).astype(np.int32)
+                for i, a in enumerate(np.linspace(0, 2 * np.pi, n, endpoint=False) for n in sizes)]
+    points, ends = np.concatenate(polygons), np.cumsum(sizes)
+    monkeypatch.setattr(kernels, "PLAIN_MAX_POINTS", 10**6)
+    _, cleaned_ends, plain = plain_outlines(points, ends)
+    cleaned = np.diff(cleaned_ends, prepend=0)
+    assert plain[:2].all() and cleaned[0] <= limit < cleaned[1]  # (5000: a staircase, refused)
+    monkeypatch.undo()
+    assert plain_outlines(points, ends)[2].tolist() == [True, False, False]
+    fast = kernel_maps(polygons, (300, 900), (1.0, 0.5), 20)
+    monkeypatch.setattr(kernels, "PLAIN_MAX_POINTS", 0)
+    np.testing.assert_array_equal(fast, kernel_maps(polygons, (300, 900), (1.0, 0.5), 20))
+    assert [(fast[0] == i + 1).sum() > 50000 for i in range(3)] == [True] * 3
