@@ -33,7 +33,7 @@ from mmocr_reference import MMOCR, fastest  # noqa: E402
 from polygon_cases import kernel_logits, random_polygons  # noqa: E402
 
 from freereal_hf.convert.mmocr import mmocr_to_hf  # noqa: E402
-from freereal_hf.models.kernels import effective_mask, kernel_maps, plain_outlines  # noqa: E402
+from freereal_hf.models.kernels import effective_mask, kernel_maps, plain_outlines, shrink_distances  # noqa: E402
 from freereal_hf.models.polygons import offset_polygon_by  # noqa: E402
 from freereal_hf.models.panet import panet_post_process, panet_targets  # noqa: E402
 from freereal_hf.models.psenet import psenet_post_process, psenet_targets  # noqa: E402
@@ -45,8 +45,7 @@ def floor(polygons: list, ignored: list, size: int, ratios: tuple, ids: bool, re
     outlines, ends, plain = plain_outlines(np.concatenate(points), np.cumsum([len(p) for p in points]))
     calls, drawn = [], [[] for _ in ratios]  # pyclipper's (path, distances); each kernel's (outline, value)
     for i, (p, vouched) in enumerate(zip(points, plain)):
-        area, length = abs(cv2.contourArea(p)), cv2.arcLength(p, True)
-        distances = [-min(int(area * (1 - r * r) / (length + 0.001) + 0.5), 20) for r in ratios]
+        distances = shrink_distances(p, ratios, 20)
         asked = sorted(set(distances) - {0} if vouched else set(distances))
         calls.append((p.tolist(), asked))
         got = dict(zip(asked, offset_polygon_by(p, asked, np.int32)))
@@ -70,8 +69,8 @@ def floor(polygons: list, ignored: list, size: int, ratios: tuple, ids: bool, re
                 cv2.fillPoly(out[k], [outline], value)
         return out, effective_mask(polygons, ignored, (size, size))
 
-    _, fills_s = fastest(fills, repeat)
-    assert np.array_equal(fills()[0], kernel_maps(polygons, (size, size), ratios, 20, ids)), "floor's maps differ"
+    (maps, _), fills_s = fastest(fills, repeat)
+    assert np.array_equal(maps, kernel_maps(polygons, (size, size), ratios, 20, ids)), "floor's maps differ"
     return fastest(clipper, repeat)[1] + fills_s
 
 

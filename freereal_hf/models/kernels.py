@@ -55,8 +55,7 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
         poly, start = flat[start:end], end
         if len(poly) < 3 or index in bad:
             continue
-        area, length = abs(cv2.contourArea(poly)), cv2.arcLength(poly, True)  # shapely's area and length
-        distances = [-min(int(area * (1 - r * r) / (length + 0.001) + 0.5), max_shrink_dist) for r in ratios]
+        distances = shrink_distances(poly, ratios, max_shrink_dist)
         if plain[index]:
             outline = outlines[outline_ends[index - 1] if index else 0:outline_ends[index]]
             others = [d for d in distances if d != 0]
@@ -202,6 +201,14 @@ def _apart(poly, margin):  # pragma: no cover - compiled
     return True
 
 
+def shrink_distances(polygon: np.ndarray, ratios: Sequence[float], max_shrink_dist: float) -> list[float]:
+    """MMOCR's offsets of one ``K x 2`` int32 polygon for each kernel ratio, negative (pyclipper shrinks):
+    ``-min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)``, ``A`` and ``L`` its area and perimeter as
+    shapely gives them (computed by cv2 on the integer points)."""
+    area, length = abs(cv2.contourArea(polygon)), cv2.arcLength(polygon, True)
+    return [-min(int(area * (1 - r * r) / (length + 0.001) + 0.5), max_shrink_dist) for r in ratios]
+
+
 def effective_mask(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size: tuple[int, int]) -> np.ndarray:
     """``H x W`` float32: 0 inside the ignored polygons, 1 elsewhere (MMOCR's ``_generate_effective_mask``)."""
     mask = np.ones(size, np.float32)  # filled in place: no uint8 copy to convert
@@ -339,5 +346,5 @@ def points_to_boundary(points: np.ndarray, text_repr_type: str, min_width: float
     return np.asarray(boundary, np.float32)
 
 
-__all__ = ["kernel_maps", "plain_outlines", "PLAIN_MARGIN", "PLAIN_MAX_POINTS", "effective_mask", "bfs_grow", "expand_kernels", "group_pixels", "instances",
-           "points_to_boundary"]
+__all__ = ["kernel_maps", "shrink_distances", "plain_outlines", "PLAIN_MARGIN", "PLAIN_MAX_POINTS", "effective_mask",
+           "bfs_grow", "expand_kernels", "group_pixels", "instances", "points_to_boundary"]
