@@ -42,10 +42,11 @@ from freereal_hf.models.psenet import psenet_post_process, psenet_targets  # noq
 def floor(polygons: list, ignored: list, size: int, ratios: tuple, ids: bool, repeat: int) -> float:
     """Seconds of the work no faster code making the same calls can skip (see the module docstring)."""
     points = [np.asarray(p).reshape(-1, 2).astype(np.int32) for p in polygons]
-    outlines, ends, plain = plain_outlines(np.concatenate(points), np.cumsum([len(p) for p in points]))
+    flat, point_ends = np.concatenate(points), np.cumsum([len(p) for p in points])
+    outlines, ends, plain = plain_outlines(flat, point_ends)
     calls, drawn = [], [[] for _ in ratios]  # pyclipper's (path, distances); each kernel's (outline, value)
-    for i, (p, vouched) in enumerate(zip(points, plain)):
-        distances = shrink_distances(p, ratios, 20)
+    for i, (p, vouched, distances) in enumerate(zip(points, plain, shrink_distances(flat, point_ends, ratios, 20)
+                                                     .tolist())):
         asked = sorted(set(distances) - {0} if vouched else set(distances))
         calls.append((p.tolist(), asked))
         got = dict(zip(asked, offset_polygon_by(p, asked, np.int32)))
@@ -63,7 +64,7 @@ def floor(polygons: list, ignored: list, size: int, ratios: tuple, ids: bool, re
                 pco.Execute(d)
 
     def fills() -> tuple:
-        out = np.zeros((len(ratios), size, size), np.int32 if ids else np.uint8)
+        out = np.zeros((len(ratios), size, size), np.int16 if ids else np.uint8)
         for k, kernel in enumerate(drawn):
             for outline, value in kernel:
                 cv2.fillPoly(out[k], [outline], value)

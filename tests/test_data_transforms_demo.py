@@ -7,12 +7,16 @@ import numpy as np
 import pytest
 import torch
 from datasets import Dataset
+from torch.utils.data import DataLoader
 
 from freereal_hf.data import FEATURES, AugmentConfig, TrainTransform, apply_geometry, sample_geometry, training_view
 from freereal_hf.data.demo import demo_dataset, demo_records, render_sample
 from freereal_hf.data.transforms import color_jitter, load_sample, normalize_batch, normalize_pixels, to_pixels
 from freereal_hf.image_processing import MMOCR_MEAN, MMOCR_STD
+from freereal_hf.models import kernels
 from freereal_hf.models.dbnet.targets_dbnet import dbnet_targets
+from freereal_hf.models.panet import panet_targets
+from freereal_hf.models.psenet import psenet_targets
 
 
 def _mask(polygons, h, w) -> np.ndarray:
@@ -112,6 +116,33 @@ def test_train_transform_is_deterministic_per_key_and_epoch_and_survives_corrupt
     assert broken["shrink_mask"].sum() == 0 and broken["threshold_mask"].sum() == 0
     assert broken["pixel_values"].sum() == 0
     assert transform.report.counts["training images skipped"] == 1
+    assert all(broken[k].dtype == a[k].dtype for k in a)  # the stand-in collates with the images around it
+
+
+def test_a_corrupt_image_after_a_good_one_collates_in_a_loader_worker():
+    """A worker collates into shared memory of the first sample's dtypes: a stand-in of other dtypes (float32
+    zeros once) made ``torch.cat`` fail there and ended the run."""
+    records = demo_records("synthetic", 2, seed=0, size=(96, 128))
+    records[1]["image"] = {"bytes": b"\x89PNG broken", "path": None}
+    view = training_view(Dataset.from_list(records, features=FEATURES),
+                         TrainTransform(panet_targets, AugmentConfig(size=64)))
+    batch = next(iter(DataLoader(view, batch_size=2, num_workers=1)))
+    assert batch["text_instances"].dtype == torch.int16 and batch["mask"].dtype == torch.uint8
+    assert batch["text_instances"][0].max() > 0 and batch["mask"][1].sum() == 0
+
+
+def test_labels_the_targets_refuse_are_skipped_and_counted(monkeypatch, caplog):
+    """More polygons than int16 instance ids hold (here the limit lowered to 0) skip the image, named, instead
+    of ending the run or wrapping ids."""
+    monkeypatch.setattr(kernels, "MAX_INSTANCES", 0)
+    record = demo_records("synthetic", 1, seed=0, size=(96, 128))[0]
+    transform = TrainTransform(panet_targets, AugmentConfig(size=64))
+    out = transform.one(record)
+    assert out["mask"].sum() == 0 and out["text_instances"].sum() == 0 and out["text_instances"].dtype == torch.int16
+    assert transform.report.counts["training images skipped (targets)"] == 1 and record["key"] in caplog.text
+    with pytest.raises(ValueError, match="at most 0"):
+        panet_targets(record["polygons"], None, (64, 64))
+    assert psenet_targets(record["polygons"], None, (64, 64))["text"].any()  # binary maps have no such limit
 
 
 def test_demo_data_is_deterministic_and_consistent():

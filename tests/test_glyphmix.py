@@ -361,6 +361,11 @@ def test_a_corrupt_real_image_gets_zero_pseudo_weights(dbnet, caplog):
                             for k, v in views({k: [r[k] for r in records] for k in records[0]}).items()})
     assert real["valid"].tolist() == [1.0, 0.0] and report.counts["training images skipped"] == 1
     assert records[1]["key"] in caplog.text
+    # with the labels' targets (previews of labeled real data), the stand-in has the same maps, all zero
+    labeled = RealViews(AugmentConfig(size=64), build_targets=dbnet.build_targets)(
+        {k: [r[k] for r in records] for k in records[0]})
+    for k in dbnet.target_spec.names:
+        assert torch.stack(labeled[k]).dtype == labeled[k][0].dtype and labeled[k][1].sum() == 0, k
     syn = add_glyph_masks(demo_dataset("synthetic", 2, seed=6))
     syn = training_view(syn, SyntheticSample(dbnet.build_targets, dbnet.target_region, AugmentConfig(size=64)))[:2]
     syn = normalize_batch({k: (torch.stack(v) if torch.is_tensor(v[0]) else v) for k, v in syn.items()})

@@ -288,8 +288,9 @@ class TrainTransform:
     Per record: decode, one random geometry, colour jitter, and the detector's targets from
     ``build_targets(polygons, ignore, size)``. Returns columns ``pixel_values`` (``3 x S x S`` uint8 RGB, for
     :func:`normalize_batch` on the device) and one ``S x S`` tensor per target map. An image that does not
-    decode is warned about, counted in ``report`` and replaced by a black image whose weight maps are zero (it
-    teaches nothing; the batch keeps its shape).
+    decode, or whose labels ``build_targets`` refuses (``ValueError``), is warned about, counted in ``report`` and
+    replaced by a black image whose maps, weights included, are zero (it teaches nothing; the batch keeps its
+    shape and dtypes).
     """
 
     build_targets: Callable[..., dict[str, np.ndarray]]
@@ -298,20 +299,28 @@ class TrainTransform:
     epoch: int = 0
     report: Report = field(default_factory=Report)
 
+    def _empty(self) -> dict[str, torch.Tensor]:
+        size = (self.augment.size, self.augment.size)
+        targets = self.build_targets([], [], size)
+        return {"pixel_values": torch.zeros(3, *size, dtype=torch.uint8),
+                **{k: torch.from_numpy(np.zeros_like(v)) for k, v in targets.items()}}
+
     def one(self, record: dict[str, Any]) -> dict[str, torch.Tensor]:
         size = (self.augment.size, self.augment.size)
         sample = load_sample(record, self.report)
         if sample is None:
-            targets = self.build_targets([], [], size)
-            return {"pixel_values": torch.zeros(3, *size, dtype=torch.uint8),
-                    **{k: torch.zeros(size) for k in targets}}
+            return self._empty()
         rng = record_rng(self.seed, self.epoch, sample["key"])
         h, w = sample["image"].shape[:2]
         geometry = sample_geometry(rng, h, w, sample["polygons"], sample["ignore"], self.augment)
         sample = apply_geometry(sample, geometry)
         a = self.augment
         image = color_jitter(sample["image"], rng, a.brightness, a.contrast, a.saturation, a.hue)
-        targets = self.build_targets(sample["polygons"], sample["ignore"], size)
+        try:
+            targets = self.build_targets(sample["polygons"], sample["ignore"], size)
+        except ValueError as exc:  # labels the detector cannot take (e.g. more instances than its ids hold)
+            self.report.add("training images skipped (targets)", sample["key"], str(exc))
+            return self._empty()
         return {"pixel_values": to_pixels(image), **{k: torch.from_numpy(v) for k, v in targets.items()}}
 
     def __call__(self, batch: dict[str, list]) -> dict[str, list]:

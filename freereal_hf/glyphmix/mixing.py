@@ -144,10 +144,13 @@ def at_stride(mask: torch.Tensor, stride: int) -> torch.Tensor:
 def paste_map(base: torch.Tensor, top: torch.Tensor, mask: torch.Tensor, kind: MapKind) -> torch.Tensor:
     """One target map mixed by its kind: where ``mask`` (``N x h x w``; broadcast over a channel dimension) is on,
     the pixel takes ``top``'s whole value, elsewhere ``base``'s. Instance ids of ``top`` are offset by each base
-    image's largest id (0 stays background), so pasted instances never merge with the base's."""
+    image's largest id (0 stays background), so pasted instances never merge with the base's; ids are int32 then
+    (``build_targets`` gives int16, which two images' ids together could overflow)."""
     on = mask > 0.5
     while on.dim() < base.dim():
         on = on.unsqueeze(1)
+    if kind is MapKind.INSTANCE:
+        base = base.int()
     top = top.to(base.dtype)
     if kind is MapKind.INSTANCE:
         offset = base.reshape(base.shape[0], -1).amax(1).view(-1, *[1] * (base.dim() - 1))

@@ -101,8 +101,11 @@ class RealViews:
         sample = load_sample(record, self.report)
         if sample is None:
             zeros = torch.zeros(3, s, s, dtype=torch.uint8)
-            return {"weak_pixel_values": zeros, "strong_pixel_values": zeros, "valid": torch.tensor(0.0),
-                    "key": str(record.get("key"))}
+            out = {"weak_pixel_values": zeros, "strong_pixel_values": zeros, "valid": torch.tensor(0.0),
+                   "key": str(record.get("key"))}
+            if self.build_targets is not None:  # the same keys and dtypes as its neighbours, all zero
+                out.update({k: torch.from_numpy(np.zeros_like(v)) for k, v in self.build_targets([], [], (s, s)).items()})
+            return out
         rng = record_rng(self.seed, self.epoch, sample["key"])
         h, w = sample["image"].shape[:2]
         geometry = sample_geometry(rng, h, w, [], None, self.augment)
@@ -166,10 +169,14 @@ class SyntheticSample:
         sample = apply_geometry(sample, geometry)
         glyph = geometry.image(glyph.astype(np.uint8), cv2.INTER_NEAREST)
         size = geometry.size
-        if self.char_mode:
-            targets = self.build_targets(list(sample["char_quads"]), [False] * len(sample["char_quads"]), size)
-        else:
-            targets = self.build_targets(sample["polygons"], sample["ignore"], size)
+        try:
+            if self.char_mode:
+                targets = self.build_targets(list(sample["char_quads"]), [False] * len(sample["char_quads"]), size)
+            else:
+                targets = self.build_targets(sample["polygons"], sample["ignore"], size)
+        except ValueError as exc:  # labels the detector cannot take (e.g. more instances than its ids hold)
+            self.report.add("synthetic images skipped (targets)", key, str(exc))
+            return self._empty(key)
         region = np.asarray(self.target_region(targets), np.uint8)
         return {"pixel_values": to_pixels(sample["image"]), "glyph_mask": torch.from_numpy(glyph),
                 "text_region": torch.from_numpy(region), **{k: torch.from_numpy(v) for k, v in targets.items()},

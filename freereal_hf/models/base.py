@@ -48,6 +48,10 @@ from transformers import initialization as init
 
 from .backbones import ModulatedDeformConv2d, set_norm_eval
 
+MAX_INSTANCES = int(np.iinfo(np.int16).max)
+"""Text instances one image's ``INSTANCE`` maps can number (their ids are int16: half of int32's bytes through the
+DataLoader's workers, and far more instances than fit a training crop)."""
+
 
 class MapKind(str, Enum):
     """What a target map holds, which decides how GlyphMix mixes it and how tests check it.
@@ -80,12 +84,14 @@ class TargetMap:
 
     @property
     def dtype(self) -> np.dtype:
-        """numpy dtype of ``build_targets`` maps of this kind: int32 for instance ids, uint8 (0/1) for the binary
-        ``TEXT`` and ``KERNEL`` maps (a quarter of float32's memory and of what DataLoader workers pass on; losses
-        cast them to the logits' dtype), float32 for the rest."""
+        """numpy dtype of ``build_targets`` maps of this kind: int16 for instance ids (at most
+        :data:`MAX_INSTANCES` per image), uint8 for the ``TEXT``, ``KERNEL`` and ``WEIGHT`` maps, which labels
+        make 0/1 (a quarter of float32's memory and of what DataLoader workers pass on; losses cast them to the
+        logits' dtype), float32 for ``REGRESSION``. ``pseudo_targets`` (torch, on the device) may give other dtypes
+        and fractional weights."""
         if self.kind is MapKind.INSTANCE:
-            return np.dtype(np.int32)
-        return np.dtype(np.uint8) if self.kind in (MapKind.TEXT, MapKind.KERNEL) else np.dtype(np.float32)
+            return np.dtype(np.int16)
+        return np.dtype(np.float32) if self.kind is MapKind.REGRESSION else np.dtype(np.uint8)
 
     def shape(self, size: tuple[int, int]) -> tuple[int, ...]:
         """Shape of this map for one image of input size ``(H, W)``."""

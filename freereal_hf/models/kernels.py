@@ -19,7 +19,8 @@ import cv2
 import numba
 import numpy as np
 
-from .polygons import offset_polygon_by
+from .base import MAX_INSTANCES
+from .polygons import offset_polygon_by, polygon_areas_perimeters
 
 # neighbour orders of the two mmcv ops: (dy, dx)
 EXPAND_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))      # contour_expand
@@ -28,17 +29,22 @@ GROUP_ORDER = ((0, -1), (0, 1), (-1, 0), (1, 0))       # pixel_group
 
 def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: Sequence[float],
                 max_shrink_dist: float, ids: bool = True) -> np.ndarray:
-    """MMOCR's ``SegBasedModuleLoss._generate_kernels`` for every ratio: ``len(ratios) x H x W`` int32 maps where
+    """MMOCR's ``SegBasedModuleLoss._generate_kernels`` for every ratio: ``len(ratios) x H x W`` int16 maps where
     each polygon, shrunk by ``D = min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)`` (computed on the
-    integer polygon), is filled with its index + 1 (later polygons over earlier ones); with ``ids=False``,
-    uint8 maps filled with 1 (what a binary target needs, four times less memory to write).
+    integer polygon), is filled with its index + 1 (later polygons over earlier ones; MMOCR's maps hold the same
+    values as int32); with ``ids=False``, uint8 maps filled with 1 (what a binary target needs).
 
     As in MMOCR, ignored polygons are drawn too (their pixels get weight 0 through the effective mask), and a
     polygon whose shrunk version is empty or split is left out of that kernel. Polygons with fewer than three
     points or non-finite coordinates are left out of every kernel.
+
+    Raises:
+        ValueError: ``ids`` with more than :data:`~freereal_hf.models.base.MAX_INSTANCES` polygons.
     """
     h, w = size
-    out = np.zeros((len(ratios), h, w), np.int32 if ids else np.uint8)
+    if ids and len(polygons) > MAX_INSTANCES:
+        raise ValueError(f"{len(polygons)} polygons in one image: instance ids are int16, at most {MAX_INSTANCES}")
+    out = np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8)
     if not len(polygons):
         return out
     # every polygon checked and truncated at once, then sliced (a third of the per-polygon numpy calls)
@@ -50,12 +56,13 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
     flat = np.where(usable[:, None], flat, 0).astype(np.int32)
     # what pyclipper returns at distance 0 (every polygon's ratio-1 kernel), where that is provable without it
     outlines, outline_ends, plain = plain_outlines(flat, np.asarray(ends, np.int64))
+    all_distances = shrink_distances(flat, ends, ratios, max_shrink_dist).tolist()
     start = 0
     for index, end in enumerate(ends):
         poly, start = flat[start:end], end
         if len(poly) < 3 or index in bad:
             continue
-        distances = shrink_distances(poly, ratios, max_shrink_dist)
+        distances = all_distances[index]
         if plain[index]:
             outline = outlines[outline_ends[index - 1] if index else 0:outline_ends[index]]
             others = [d for d in distances if d != 0]
@@ -201,17 +208,23 @@ def _apart(poly, margin):  # pragma: no cover - compiled
     return True
 
 
-def shrink_distances(polygon: np.ndarray, ratios: Sequence[float], max_shrink_dist: float) -> list[float]:
-    """MMOCR's offsets of one ``K x 2`` int32 polygon for each kernel ratio, negative (pyclipper shrinks):
-    ``-min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)``, ``A`` and ``L`` its area and perimeter as
-    shapely gives them (computed by cv2 on the integer points)."""
-    area, length = abs(cv2.contourArea(polygon)), cv2.arcLength(polygon, True)
-    return [-min(int(area * (1 - r * r) / (length + 0.001) + 0.5), max_shrink_dist) for r in ratios]
+def shrink_distances(points: np.ndarray, ends: Sequence[int], ratios: Sequence[float], max_shrink_dist: float
+                     ) -> np.ndarray:
+    """MMOCR's offsets of every polygon for each kernel ratio, negative (pyclipper shrinks), ``P x R``:
+    ``-min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)`` with ``A`` and ``L`` the polygon's area and
+    perimeter as shapely gives them (:func:`~freereal_hf.models.polygons.polygon_areas_perimeters`), the rest in
+    the same float64 operations as MMOCR's Python. ``points``: ``N x 2`` integer ``(x, y)`` vertices of all
+    polygons, one after another; ``ends``: where each polygon's points end."""
+    areas, perimeters = polygon_areas_perimeters(points, np.asarray(ends))
+    r = np.asarray(ratios, np.float64)
+    shrink = np.floor(areas[:, None] * (1 - r * r) / (perimeters[:, None] + 0.001) + 0.5)  # int() of x >= 0.5
+    return -np.minimum(shrink, max_shrink_dist)  # float64 (whole numbers unless max_shrink_dist is not)
 
 
 def effective_mask(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size: tuple[int, int]) -> np.ndarray:
-    """``H x W`` float32: 0 inside the ignored polygons, 1 elsewhere (MMOCR's ``_generate_effective_mask``)."""
-    mask = np.ones(size, np.float32)  # filled in place: no uint8 copy to convert
+    """``H x W`` uint8: 0 inside the ignored polygons, 1 elsewhere (MMOCR's ``_generate_effective_mask``, which
+    holds the same values as float32)."""
+    mask = np.ones(size, np.uint8)
     for polygon, ignored in zip(polygons, ignore):
         if ignored:
             poly = np.asarray(polygon, np.float64).reshape(-1, 2)

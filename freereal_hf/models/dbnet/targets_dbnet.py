@@ -1,7 +1,7 @@
 """DBNet training targets from polygons, equal to MMOCR 1.0.1's ``DBModuleLoss.get_targets``.
 
-All maps are ``H x W`` at the network input size, float32 except the binary ``shrink_map`` (uint8 0/1); polygons
-are ``K x 2`` arrays of ``(x, y)`` pixels in that frame.
+All maps are ``H x W`` at the network input size: ``threshold_map`` float32, the others binary (uint8 0/1, MMOCR's
+float32 values); polygons are ``K x 2`` arrays of ``(x, y)`` pixels in that frame.
 
 - ``shrink_map``: 1 inside every kept polygon shrunk by ``D = int(A (1 - r^2) / (L + 0.001) + 0.5)``
   (computed on the integer polygon), else 0.
@@ -143,7 +143,7 @@ def dbnet_targets(
             _draw_border(polys[i], threshold, threshold_mask, shrink_ratio)
     return {
         "shrink_map": shrink,
-        "shrink_mask": shrink_mask.astype(np.float32),
+        "shrink_mask": shrink_mask,
         "threshold_map": threshold * (thr_max - thr_min) + thr_min,
-        "threshold_mask": threshold_mask.astype(np.float32),
+        "threshold_mask": threshold_mask,
     }

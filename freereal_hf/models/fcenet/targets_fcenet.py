@@ -322,7 +322,7 @@ def level_targets(size: tuple[int, int], polygons: Sequence[np.ndarray], ignored
                   degree: int = 5, resample_step: float = 4.0, shrink_ratio: float = 0.3
                   ) -> dict[str, np.ndarray]:
     """The maps of one level: ``size`` its ``(h, w)``, polygons in its pixels. Returns ``text``, ``center``
-    (``h x w`` uint8 0/1), ``mask`` (``h x w`` float32) and ``fourier`` (``2 (2k + 1) x h x w`` float32)."""
+    (``h x w`` uint8 0/1), ``mask`` (``h x w`` uint8 0/1) and ``fourier`` (``2 (2k + 1) x h x w`` float32)."""
     k = 2 * degree + 1
     kept, signatures = [], []
     for p in polygons:
@@ -350,7 +350,7 @@ def level_targets(size: tuple[int, int], polygons: Sequence[np.ndarray], ignored
     if quads:
         cv2.fillPoly(center, quads, 1)
     return {"text": (owner > 0).view(np.uint8), "center": center,
-            "mask": _fill(size, ignored, 0, 1).astype(np.float32), "fourier": fourier}
+            "mask": _fill(size, ignored, 0, 1), "fourier": fourier}
 
 
 def fcenet_targets(polygons: Sequence[np.ndarray], ignore: Sequence[bool] | None, size: tuple[int, int],

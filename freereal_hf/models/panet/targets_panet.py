@@ -1,10 +1,10 @@
 """PANet training targets from polygons, equal to MMOCR 1.0.1's ``PANModuleLoss.get_targets``. Maps are at the
 network input size; polygons ``K x 2`` arrays of ``(x, y)`` pixels.
 
-- ``text_instances``: ``H x W`` int32, polygon ``i`` filled with ``i + 1`` (later polygons over earlier ones).
-- ``kernel_instances``: ``H x W`` int32, the same ids in the polygons shrunk by ``kernel_ratio`` (distance
+- ``text_instances``: ``H x W`` int16, polygon ``i`` filled with ``i + 1`` (later polygons over earlier ones).
+- ``kernel_instances``: ``H x W`` int16, the same ids in the polygons shrunk by ``kernel_ratio`` (distance
   ``min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)``).
-- ``mask``: ``H x W`` float32, 0 inside ignored polygons, else 1.
+- ``mask``: ``H x W`` uint8, 0 inside ignored polygons, else 1.
 
 As in MMOCR, ignored polygons are drawn into the instance maps too; the mask removes them from the loss.
 """

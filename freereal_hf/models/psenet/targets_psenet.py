@@ -4,7 +4,7 @@ its loss uses them). Maps are at the network input size; polygons ``K x 2`` arra
 - ``text``: ``H x W`` uint8, 1 inside every polygon (ratio 1.0), else 0.
 - ``kernels``: ``K x H x W`` uint8, the polygons shrunk by each further ratio (0.9 ... 0.4 by default), the
   shrink distance ``min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)``.
-- ``mask``: ``H x W`` float32, 0 inside ignored polygons, else 1.
+- ``mask``: ``H x W`` uint8, 0 inside ignored polygons, else 1.
 
 As in MMOCR, ignored polygons are drawn into ``text`` and ``kernels`` too; the mask removes them from the loss.
 """
