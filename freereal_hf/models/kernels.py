@@ -57,23 +57,21 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
     # what pyclipper returns at distance 0 (every polygon's ratio-1 kernel), where that is provable without it
     outlines, outline_ends, plain = plain_outlines(flat, np.asarray(ends, np.int64))
     all_distances = shrink_distances(flat, ends, ratios, max_shrink_dist).tolist()
+    vouched, cut, maps = plain.tolist(), [0, *outline_ends.tolist()], list(out)
     start = 0
     for index, end in enumerate(ends):
-        poly, start = flat[start:end], end
-        if len(poly) < 3 or index in bad:
+        begin, start = start, end
+        if end - begin < 3 or index in bad:
             continue
         distances = all_distances[index]
-        if plain[index]:
-            outline = outlines[outline_ends[index - 1] if index else 0:outline_ends[index]]
-            others = [d for d in distances if d != 0]
-            shrunk_by = dict(zip(others, offset_polygon_by(poly, others, np.int32))) if others else {}
-            shrunk_by[0] = outline
-            kernels = [shrunk_by[d] for d in distances]
-        else:
-            kernels = offset_polygon_by(poly, distances, np.int32)
-        for k, shrunk in enumerate(kernels):
-            if len(shrunk):
-                cv2.fillPoly(out[k], [shrunk], index + 1 if ids else 1)
+        shrunk_by = {0: outlines[cut[index]:cut[index + 1]]} if vouched[index] else {}
+        asked = [d for d in distances if d not in shrunk_by]
+        if asked:
+            shrunk_by.update(zip(asked, offset_polygon_by(flat[begin:end], asked, np.int32)))
+        value = index + 1 if ids else 1
+        for k, d in enumerate(distances):
+            if len(shrunk_by[d]):
+                cv2.fillPoly(maps[k], [shrunk_by[d]], value)
     return out
 
 
