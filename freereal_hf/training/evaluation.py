@@ -161,8 +161,12 @@ def evaluate_teacher(teacher: torch.nn.Module, dataset: Any, processor: Any, *, 
         pseudo = teacher.pseudo_targets(outputs, confidence)
         size = tuple(inputs["pixel_values"].shape[-2:])
         for i, (s, (sx, sy)) in enumerate(zip(loaded, scales)):
-            labels = teacher.build_targets([q * np.array([sx, sy], np.float32) for q in s["polygons"]],
-                                           list(s["ignore"]), size)
+            try:
+                labels = teacher.build_targets([q * np.array([sx, sy], np.float32) for q in s["polygons"]],
+                                               list(s["ignore"]), size)
+            except ValueError as exc:  # labels the detector cannot take (more instances than its ids hold)
+                (report or Report()).add("images left out of the pixel counts", s["key"], str(exc))
+                continue
             counted = np.asarray(labels[weight_map.name]) > 0
             truth = (np.asarray(labels[text_map.name]) > 0.5) & counted
             confident = ((pseudo[text_map.name][i] > 0.5) & (pseudo[weight_map.name][i] > 0)).numpy() & counted
