@@ -301,9 +301,7 @@ class TrainTransform:
 
     def _empty(self) -> dict[str, torch.Tensor]:
         size = (self.augment.size, self.augment.size)
-        targets = self.build_targets([], [], size)
-        return {"pixel_values": torch.zeros(3, *size, dtype=torch.uint8),
-                **{k: torch.from_numpy(np.zeros_like(v)) for k, v in targets.items()}}
+        return {"pixel_values": torch.zeros(3, *size, dtype=torch.uint8), **zero_targets(self.build_targets, size)}
 
     def one(self, record: dict[str, Any]) -> dict[str, torch.Tensor]:
         size = (self.augment.size, self.augment.size)
@@ -327,6 +325,14 @@ class TrainTransform:
         return per_record(self.one, batch)
 
 
+def zero_targets(build_targets: Callable[..., dict[str, np.ndarray]], size: tuple[int, int]
+                 ) -> dict[str, torch.Tensor]:
+    """The stand-in targets of an image that cannot be used: every map of ``build_targets`` at ``size``, weights
+    included, all 0 and of the dtype the image's neighbours have (a DataLoader worker collates a batch into shared
+    memory of its first sample's dtypes)."""
+    return {k: torch.from_numpy(np.zeros_like(v)) for k, v in build_targets([], [], size).items()}
+
+
 def per_record(one: Callable[[dict[str, Any]], dict[str, Any]], batch: dict[str, list]) -> dict[str, list]:
     """A batched ``with_transform`` function from a per-record one: ``{column: [values]}`` in and out."""
     n = len(next(iter(batch.values())))
@@ -347,4 +353,4 @@ def training_view(dataset, transform: Callable[[dict[str, list]], dict[str, list
 
 __all__ = ["AugmentConfig", "Geometry", "sample_geometry", "apply_geometry", "color_jitter", "PIXEL_KEYS",
            "to_pixels", "normalize_pixels", "normalize_batch", "record_rng", "load_sample", "TrainTransform",
-           "per_record", "training_view"]
+           "zero_targets", "per_record", "training_view"]

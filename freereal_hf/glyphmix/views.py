@@ -27,7 +27,7 @@ import torch
 
 from ..data.records import Report
 from ..data.transforms import (AugmentConfig, apply_geometry, color_jitter, load_sample, per_record, record_rng,
-                               sample_geometry, to_pixels)
+                               sample_geometry, to_pixels, zero_targets)
 from .masks import GLYPH_COLUMN, decode_mask
 
 
@@ -103,8 +103,8 @@ class RealViews:
             zeros = torch.zeros(3, s, s, dtype=torch.uint8)
             out = {"weak_pixel_values": zeros, "strong_pixel_values": zeros, "valid": torch.tensor(0.0),
                    "key": str(record.get("key"))}
-            if self.build_targets is not None:  # the same keys and dtypes as its neighbours, all zero
-                out.update({k: torch.from_numpy(np.zeros_like(v)) for k, v in self.build_targets([], [], (s, s)).items()})
+            if self.build_targets is not None:
+                out.update(zero_targets(self.build_targets, (s, s)))
             return out
         rng = record_rng(self.seed, self.epoch, sample["key"])
         h, w = sample["image"].shape[:2]
@@ -142,11 +142,9 @@ class SyntheticSample:
 
     def _empty(self, key: str) -> dict[str, Any]:
         size = (self.augment.size, self.augment.size)
-        targets = self.build_targets([], [], size)
-        targets = {k: np.zeros_like(v) for k, v in targets.items()}  # weight maps 0 too: nothing to learn
         zeros = torch.zeros(size, dtype=torch.uint8)
         return {"pixel_values": torch.zeros(3, *size, dtype=torch.uint8), "glyph_mask": zeros, "text_region": zeros,
-                **{k: torch.from_numpy(v) for k, v in targets.items()}, "key": key}
+                **zero_targets(self.build_targets, size), "key": key}
 
     def one(self, record: dict[str, Any]) -> dict[str, Any]:
         key = str(record.get("key"))
