@@ -33,8 +33,8 @@ from mmocr_reference import MMOCR, fastest  # noqa: E402
 from polygon_cases import kernel_logits, random_polygons  # noqa: E402
 
 from freereal_hf.convert.mmocr import mmocr_to_hf  # noqa: E402
-from freereal_hf.models.kernels import effective_mask, kernel_maps, plain_outlines, shrink_distances  # noqa: E402
-from freereal_hf.models.polygons import offset_polygon_by  # noqa: E402
+from freereal_hf.models.kernels import effective_mask, kernel_maps, plain_outlines  # noqa: E402
+from freereal_hf.models.polygons import offset_polygon_by, shrink_distances  # noqa: E402
 from freereal_hf.models.panet import panet_post_process, panet_targets  # noqa: E402
 from freereal_hf.models.psenet import psenet_post_process, psenet_targets  # noqa: E402
 

@@ -7,8 +7,7 @@ import cv2
 import numpy as np
 from shapely.geometry import Polygon
 
-from freereal_hf.models.kernels import shrink_distances
-from freereal_hf.models.polygons import polygon_area_perimeter, polygon_areas_perimeters
+from freereal_hf.models.polygons import polygon_area_perimeter, polygon_areas_perimeters, shrink_distances
 
 
 def _polygons(rng: np.random.Generator, count: int) -> list[np.ndarray]:

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from .base import MAX_INSTANCES
-from .polygons import offset_polygon_by, polygon_areas_perimeters
+from .polygons import offset_polygon_by, shrink_distances
 
 # neighbour orders of the two mmcv ops: (dy, dx)
 EXPAND_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))      # contour_expand
@@ -206,19 +206,6 @@ def _apart(poly, margin):  # pragma: no cover - compiled
     return True
 
 
-def shrink_distances(points: np.ndarray, ends: Sequence[int], ratios: Sequence[float], max_shrink_dist: float
-                     ) -> np.ndarray:
-    """MMOCR's offsets of every polygon for each kernel ratio, negative (pyclipper shrinks), ``P x R``:
-    ``-min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)`` with ``A`` and ``L`` the polygon's area and
-    perimeter as shapely gives them (:func:`~freereal_hf.models.polygons.polygon_areas_perimeters`), the rest in
-    the same float64 operations as MMOCR's Python. ``points``: ``N x 2`` integer ``(x, y)`` vertices of all
-    polygons, one after another; ``ends``: where each polygon's points end."""
-    areas, perimeters = polygon_areas_perimeters(points, np.asarray(ends))
-    r = np.asarray(ratios, np.float64)
-    shrink = np.floor(areas[:, None] * (1 - r * r) / (perimeters[:, None] + 0.001) + 0.5)  # int() of x >= 0.5
-    return -np.minimum(shrink, max_shrink_dist)  # float64 (whole numbers unless max_shrink_dist is not)
-
-
 def effective_mask(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size: tuple[int, int]) -> np.ndarray:
     """``H x W`` uint8: 0 inside the ignored polygons, 1 elsewhere (MMOCR's ``_generate_effective_mask``, which
     holds the same values as float32)."""
@@ -357,5 +344,5 @@ def points_to_boundary(points: np.ndarray, text_repr_type: str, min_width: float
     return np.asarray(boundary, np.float32)
 
 
-__all__ = ["kernel_maps", "shrink_distances", "plain_outlines", "PLAIN_MARGIN", "PLAIN_MAX_POINTS", "effective_mask",
+__all__ = ["kernel_maps", "plain_outlines", "PLAIN_MARGIN", "PLAIN_MAX_POINTS", "effective_mask",
            "bfs_grow", "expand_kernels", "group_pixels", "instances", "points_to_boundary"]

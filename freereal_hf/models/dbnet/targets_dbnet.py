@@ -17,13 +17,14 @@ non-finite coordinates are dropped.
 
 from __future__ import annotations
 
+import sys
 from typing import Sequence
 
 import cv2
 import numba
 import numpy as np
 
-from ..polygons import offset_polygon, polygon_area_perimeter
+from ..polygons import offset_polygon, polygon_area_perimeter, shrink_distances
 
 _EPS32 = float(np.finfo(np.float32).eps)
 
@@ -122,12 +123,13 @@ def dbnet_targets(
     ignored = {i: bool(flags[i]) or not is_trainable_polygon(polys[i], min_sidelength) for i in keep_idx}
 
     shrink = np.zeros((h, w), np.uint8)
-    for i in keep_idx:
-        if ignored[i]:
-            continue
-        poly = polys[i].astype(np.int32)
-        area, length = polygon_area_perimeter(poly)
-        shrunk = offset_polygon(poly, -int(area * (1 - shrink_ratio**2) / (length + 0.001) + 0.5))
+    shrunk_idx = [i for i in keep_idx if not ignored[i]]
+    points = [polys[i].astype(np.int32) for i in shrunk_idx]
+    # MMOCR's _generate_kernels with its default max_shrink_dist (sys.maxsize), every polygon at once
+    distances = shrink_distances(np.concatenate(points), np.cumsum([len(p) for p in points]), (shrink_ratio,),
+                                 sys.maxsize)[:, 0].tolist() if points else []
+    for i, poly, distance in zip(shrunk_idx, points, distances):
+        shrunk = offset_polygon(poly, distance)
         if len(shrunk) == 0:
             ignored[i] = True
             continue
