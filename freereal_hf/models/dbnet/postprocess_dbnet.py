@@ -7,21 +7,14 @@ original-image pixels, and their scores (mean probability inside the approximate
 
 from __future__ import annotations
 
+import math
+
 import cv2
+import numba
 import numpy as np
 
 from ..polygons import offset_polygon, polygon_areas_perimeters
-
-
-def _mean_inside(score_map: np.ndarray, pts: np.ndarray) -> float:
-    """Mean of ``score_map`` over the filled polygon ``pts`` (int ``K x 2``), computed on its bounding box."""
-    h, w = score_map.shape
-    x, y, bw, bh = cv2.boundingRect(pts)
-    x0, y0 = min(max(x, 0), w - 1), min(max(y, 0), h - 1)
-    x1, y1 = min(max(x + bw - 1, 0), w - 1), min(max(y + bh - 1, 0), h - 1)
-    mask = np.zeros((y1 - y0 + 1, x1 - x0 + 1), np.uint8)
-    cv2.fillPoly(mask, [pts], 1, offset=(-x0, -y0))
-    return cv2.mean(score_map[y0:y1 + 1, x0:x1 + 1], mask)[0]
+from ..raster import polygon_means
 
 
 def _too_thin(pts: np.ndarray, distance: float, min_width: float) -> bool:
@@ -35,6 +28,61 @@ def _too_thin(pts: np.ndarray, distance: float, min_width: float) -> bool:
     a, b = cv2.minAreaRect(pts)[1]
     margin = 2 * (distance + 1)
     return (a + margin) * (b + margin) < min_width * min_width
+
+
+@numba.njit(cache=True)
+def _thin_contours(points, ends, unclip_ratio, min_width):  # pragma: no cover - compiled
+    """Which contours (``points[ends[i-1]:ends[i]]``, integer ``(x, y)``) are too thin once grown, by
+    :func:`_too_thin`'s bound, whatever ``approxPolyDP`` keeps of them, known before approximating: the kept points are some of the contour's in
+    order, so their rectangles lie in the contour's, their perimeter is at most the contour's ``L``, and their
+    (algebraic) area at most ``L^2 / (4 pi)`` (the isoperimetric inequality), i.e. the growing distance at most
+    ``unclip_ratio * L / (4 pi)``; a 4-point contour keeps all four points or drops below four, so its own distance
+    counts. Any rectangle around the contour along one of its edges (or the axes), grown by that distance plus
+    a pixel on every side, bounds the grown region's minimum-area rectangle, as in :func:`_too_thin`. The bound
+    keeps a relative margin of 1e-5 against the float32 rounding of OpenCV's ``minAreaRect``."""
+    out = np.zeros(len(ends), np.bool_)
+    limit = min_width * min_width * (1.0 - 1e-5)
+    start = 0
+    for c in range(len(ends)):
+        end = ends[c]
+        k = end - start
+        if 4 <= k <= 64:
+            length = 0.0
+            area = 0.0
+            for i in range(start, end):
+                j = i + 1 if i + 1 < end else start
+                dx, dy = float(points[j, 0] - points[i, 0]), float(points[j, 1] - points[i, 1])
+                length += math.sqrt(dx * dx + dy * dy)
+                area += float(points[i, 0]) * float(points[j, 1]) - float(points[j, 0]) * float(points[i, 1])
+            if length > 0.0:
+                if k == 4:
+                    distance = abs(area) * 0.5 * unclip_ratio / length
+                else:
+                    distance = unclip_ratio * length / (4.0 * math.pi)
+                margin = 2.0 * (distance * (1.0 + 1e-9) + 1.0)
+                best = math.inf
+                for e in range(-1, k):  # the axes, then each edge's direction
+                    if e < 0:
+                        ux, uy = 1.0, 0.0
+                    else:
+                        i = start + e
+                        j = i + 1 if i + 1 < end else start
+                        ux, uy = float(points[j, 0] - points[i, 0]), float(points[j, 1] - points[i, 1])
+                        norm = math.sqrt(ux * ux + uy * uy)
+                        if norm == 0.0:
+                            continue
+                        ux, uy = ux / norm, uy / norm
+                    lo_a = lo_b = math.inf
+                    hi_a = hi_b = -math.inf
+                    for i in range(start, end):
+                        a = points[i, 0] * ux + points[i, 1] * uy
+                        b = points[i, 1] * ux - points[i, 0] * uy
+                        lo_a, hi_a = min(lo_a, a), max(hi_a, a)
+                        lo_b, hi_b = min(lo_b, b), max(hi_b, b)
+                    best = min(best, (hi_a - lo_a + 1e-9 + margin) * (hi_b - lo_b + 1e-9 + margin))
+                out[c] = best < limit
+        start = end
+    return out
 
 
 def dbnet_post_process(
@@ -59,25 +107,35 @@ def dbnet_post_process(
         ``{"polygons": [K x 2 float32 (x, y)], "scores": [float]}`` in original-image pixels.
     """
     score_map = np.ascontiguousarray(prob, dtype=np.float32)
-    contours, _ = cv2.findContours((score_map > mask_thr).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    # (a bool array read as its bytes, 0 and 1: findContours needs no copy)
+    contours, _ = cv2.findContours((score_map > mask_thr).view(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
     scale = np.asarray(scale_factor, np.float32)
     polygons, scores = [], []
     # contours of fewer than 4 points cannot approximate to 4 (single-pixel noise, mostly)
+    contours = [c for c in contours[:max_candidates + 1] if len(c) >= 4]
+    if contours and text_repr_type == "quad":  # most noise blobs, dropped before approximating: same result
+        thin = _thin_contours(np.concatenate(contours).reshape(-1, 2), np.cumsum([len(c) for c in contours]),
+                              float(unclip_ratio), float(min_text_width))
+        contours = [c for c, drop in zip(contours, thin.tolist()) if not drop]
     approximated = [cv2.approxPolyDP(c, epsilon_ratio * cv2.arcLength(c, True), True).reshape(-1, 2)
-                    for c in contours[:max_candidates + 1] if len(c) >= 4]
+                    for c in contours]
     approximated = [pts for pts in approximated if len(pts) >= 4]
     if not approximated:
         return {"polygons": polygons, "scores": scores}
-    # the growing distance from shapely's area and length, as MMOCR's: all regions in one compiled call
-    areas, lengths = polygon_areas_perimeters(np.concatenate(approximated), np.cumsum([len(p) for p in approximated]))
-    for pts, area, length in zip(approximated, areas.tolist(), lengths.tolist()):
-        if length == 0:
-            continue  # nothing to grow
+    # the growing distance from shapely's area and length, as MMOCR's, and the score: each for all regions in one
+    # compiled call
+    points, ends = np.concatenate(approximated), np.cumsum([len(p) for p in approximated])
+    areas, lengths = polygon_areas_perimeters(points, ends)
+    region_scores = polygon_means(score_map, points, ends)
+    for pts, area, length, score in zip(approximated, areas.tolist(), lengths.tolist(), region_scores.tolist()):
+        if length == 0 or score < min_text_score:
+            continue  # nothing to grow, or not text
         distance = area * unclip_ratio / length
-        if text_repr_type == "quad" and _too_thin(pts, distance, min_text_width):
-            continue  # (before the score, which costs more: either test drops the contour)
-        score = _mean_inside(score_map, pts)
-        if score < min_text_score:
+        # (any of these tests drops the contour, in any order). The grown region holds a disk of radius
+        # distance - 1 (Clipper's arcs sag at most 0.25 pixel, its rounding moves a point at most 0.71), so where
+        # that disk is wider than min_text_width the region cannot be too thin and the test is skipped
+        if text_repr_type == "quad" and 2 * (distance - 1.5) < min_text_width \
+                and _too_thin(pts, distance, min_text_width):
             continue
         grown = offset_polygon(pts, distance)
         if len(grown) == 0:
