@@ -148,3 +148,22 @@ def test_post_process_text_detection_returns_original_pixels():
     # contour x 20..99, y 40..79; unclip distance = area * 1.5 / perimeter = 3200 * 1.5 / 240 = 20;
     # then divided by the scale 4/3 (x 0..119 -> 0..89.25, y 20..99 -> 15..74.25)
     np.testing.assert_allclose([xs.min(), ys.min(), xs.max(), ys.max()], [0, 15, 89.25, 74.25], atol=0.76)
+
+
+@pytest.mark.parametrize("mode", ["quad", "poly"])
+def test_post_process_of_empty_noisy_and_nan_maps(mode):
+    """No map crashes post-processing, and no region comes back without a real score."""
+    from freereal_hf.models.dbnet import dbnet_post_process
+
+    empty = {"polygons": [], "scores": []}
+    assert dbnet_post_process(np.zeros((48, 64), np.float32), text_repr_type=mode) == empty
+    noise = np.zeros((48, 64), np.float32)
+    noise[::4, ::5] = 0.9  # single pixels: contours of one point
+    assert dbnet_post_process(noise, text_repr_type=mode) == empty
+    text = np.zeros((48, 64), np.float32)
+    text[10:30, 8:50] = 0.8
+    result = dbnet_post_process(text, text_repr_type=mode)
+    assert len(result["polygons"]) == 1 and result["scores"][0] == pytest.approx(0.8, abs=1e-6)
+    text[20, 20] = np.nan  # a NaN probability inside the region: it has no score, so no detection
+    assert dbnet_post_process(text, text_repr_type=mode) == empty
+    assert dbnet_post_process(np.full((48, 64), np.nan, np.float32), text_repr_type=mode) == empty

@@ -100,7 +100,8 @@ def dbnet_post_process(
 
     Contours of ``prob > mask_thr`` (at most ``max_candidates + 1``, as MMOCR), each simplified with
     ``approxPolyDP(eps = epsilon_ratio * perimeter)`` and kept when it has >= 4 points and a mean
-    probability >= ``min_text_score``; grown by ``area * unclip_ratio / perimeter``; for ``"quad"`` the
+    probability >= ``min_text_score`` (not NaN: a region with NaN probabilities inside is dropped, where MMOCR
+    would keep it with a NaN score); grown by ``area * unclip_ratio / perimeter``; for ``"quad"`` the
     minimum-area rectangle, dropped when its short side is below ``min_text_width``.
 
     Returns:
@@ -128,8 +129,8 @@ def dbnet_post_process(
     areas, lengths = polygon_areas_perimeters(points, ends)
     region_scores = polygon_means(score_map, points, ends)
     for pts, area, length, score in zip(approximated, areas.tolist(), lengths.tolist(), region_scores.tolist()):
-        if length == 0 or score < min_text_score:
-            continue  # nothing to grow, or not text
+        if length == 0 or not score >= min_text_score:
+            continue  # nothing to grow, or not text (a NaN score too: NaN probabilities inside find no text)
         distance = area * unclip_ratio / length
         # (any of these tests drops the contour, in any order). The grown region holds a disk of radius
         # distance - 1 (Clipper's arcs sag at most 0.25 pixel, its rounding moves a point at most 0.71), so where
