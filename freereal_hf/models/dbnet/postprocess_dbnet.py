@@ -33,13 +33,14 @@ def _too_thin(pts: np.ndarray, distance: float, min_width: float) -> bool:
 @numba.njit(cache=True)
 def _thin_contours(points, ends, unclip_ratio, min_width):  # pragma: no cover - compiled
     """Which contours (``points[ends[i-1]:ends[i]]``, integer ``(x, y)``) are too thin once grown, by
-    :func:`_too_thin`'s bound, whatever ``approxPolyDP`` keeps of them, known before approximating: the kept points are some of the contour's in
-    order, so their rectangles lie in the contour's, their perimeter is at most the contour's ``L``, and their
-    (algebraic) area at most ``L^2 / (4 pi)`` (the isoperimetric inequality), i.e. the growing distance at most
-    ``unclip_ratio * L / (4 pi)``; a 4-point contour keeps all four points or drops below four, so its own distance
-    counts. Any rectangle around the contour along one of its edges (or the axes), grown by that distance plus
-    a pixel on every side, bounds the grown region's minimum-area rectangle, as in :func:`_too_thin`. The bound
-    keeps a relative margin of 1e-5 against the float32 rounding of OpenCV's ``minAreaRect``."""
+    :func:`_too_thin`'s bound, whatever ``approxPolyDP`` keeps of them, known before approximating: the kept points
+    are some of the contour's in order, so their rectangles lie in the contour's, their perimeter is at most the
+    contour's ``L``, and their (algebraic) area at most ``L^2 / (4 pi)`` (the isoperimetric inequality), i.e. the
+    growing distance at most ``unclip_ratio * L / (4 pi)``; a 4-point contour keeps all four points or drops below
+    four, so its own distance counts. Any rectangle around the contour along one of its edges (or the axes), grown
+    by that distance plus a pixel on every side, bounds the grown region's minimum-area rectangle, as in
+    :func:`_too_thin`. The bound keeps a relative margin of 1e-5 against the float32 rounding of OpenCV's
+    ``minAreaRect``."""
     out = np.zeros(len(ends), np.bool_)
     limit = min_width * min_width * (1.0 - 1e-5)
     start = 0
