@@ -16,9 +16,12 @@ the pixel):
 The NMS is MMOCR's (invalid polygons repaired with ``buffer(0)``, a multipolygon replaced by its convex hull,
 an empty union counting as IoU 1), computed with shapely's vectorised intersections; the union's area is
 ``A + B - intersection`` (MMOCR builds the union), and polygons whose bounding boxes are apart are not compared
-(their IoU is 0). Most other pairs are decided from two bounds without intersecting them: the intersection is at
+(their IoU is 0). Most other pairs are decided from bounds without intersecting them: the intersection is at
 most the overlap of the two boxes (and the smaller area), and at least ``A + B`` minus the area of the box around
-both; a bound decides only when it lies ``BOUND_MARGIN`` or more from the threshold.
+both; where those leave a pair open, the same bounds from the convex hulls of the two polygons' points (which hold
+the repaired polygons): the intersection is at most that of the two hulls, the union at most the hull of both
+(compiled, about 2 us a pair against 70 us for shapely's intersection of two 50-point polygons). A bound decides
+only when it lies ``BOUND_MARGIN`` or more from the threshold.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 from typing import Sequence
 
 import cv2
+import numba
 import numpy as np
 import shapely
 import torch
@@ -44,16 +48,160 @@ def fourier_to_points(coeffs: np.ndarray, num_points: int = 50) -> np.ndarray:
 BOUND_MARGIN = 1e-6  # an IoU bound decides only this far from the threshold (float error is ~1e-12)
 
 
-def _valid(polygons: np.ndarray) -> np.ndarray:
-    """Shapely polygons of ``M x P x 2`` points, repaired as MMOCR's ``poly_make_valid`` does."""
+@numba.njit(cache=True)
+def _cross(ox, oy, ax, ay, bx, by):  # pragma: no cover - compiled
+    return (ax - ox) * (by - oy) - (ay - oy) * (bx - ox)
+
+
+@numba.njit(cache=True)
+def _chain(xs, ys, out):  # pragma: no cover - compiled
+    """Andrew's monotone chain: the convex hull of points sorted by ``(x, y)``, counter-clockwise (y up), written
+    into ``out``; returns the number of vertices (collinear points left out)."""
+    n = len(xs)
+    k = 0
+    for i in range(n):  # lower hull
+        while k >= 2 and _cross(out[k - 2, 0], out[k - 2, 1], out[k - 1, 0], out[k - 1, 1], xs[i], ys[i]) <= 0:
+            k -= 1
+        out[k, 0], out[k, 1] = xs[i], ys[i]
+        k += 1
+    lower = k + 1
+    for i in range(n - 2, -1, -1):  # upper hull
+        while k >= lower and _cross(out[k - 2, 0], out[k - 2, 1], out[k - 1, 0], out[k - 1, 1], xs[i], ys[i]) <= 0:
+            k -= 1
+        out[k, 0], out[k, 1] = xs[i], ys[i]
+        k += 1
+    return max(k - 1, 0) if n > 1 else n
+
+
+@numba.njit(cache=True)
+def _area(pts, n):  # pragma: no cover - compiled
+    a = 0.0
+    for i in range(n):
+        j = i + 1 if i + 1 < n else 0
+        a += pts[i, 0] * pts[j, 1] - pts[j, 0] * pts[i, 1]
+    return abs(a) * 0.5
+
+
+@numba.njit(cache=True)
+def _hulls(polygons):  # pragma: no cover - compiled
+    """Convex hull of each polygon's points (``M x P x 2``): its vertices counter-clockwise (``M x (2P + 1) x 2``,
+    the first ``counts[i]`` rows used), the same vertices sorted by ``(x, y)`` (``M x P x 2``, for merging two
+    hulls), and ``counts`` (``M``)."""
+    m, p = polygons.shape[0], polygons.shape[1]
+    hulls = np.zeros((m, 2 * p + 1, 2))  # (the chain's stack may hold up to 2p points while it runs)
+    ordered = np.zeros((m, p, 2))
+    counts = np.zeros(m, np.int64)
+    for i in range(m):
+        order = _lexsort(polygons[i])
+        xs, ys = polygons[i, order, 0].copy(), polygons[i, order, 1].copy()
+        n = _chain(xs, ys, hulls[i])
+        counts[i] = n
+        sorted_idx = _lexsort(hulls[i, :n])
+        for j in range(n):
+            ordered[i, j] = hulls[i, sorted_idx[j]]
+    return hulls, ordered, counts
+
+
+@numba.njit(cache=True)
+def _lexsort(pts):  # pragma: no cover - compiled
+    """Indices that sort ``K x 2`` points by x, then y (insertion sort: faster than numba's sorts for tens of
+    points)."""
+    n = pts.shape[0]
+    idx = np.arange(n)
+    for i in range(1, n):
+        v = idx[i]
+        j = i - 1
+        while j >= 0 and (pts[idx[j], 0] > pts[v, 0] or (pts[idx[j], 0] == pts[v, 0] and pts[idx[j], 1] > pts[v, 1])):
+            idx[j + 1] = idx[j]
+            j -= 1
+        idx[j + 1] = v
+    return idx
+
+
+@numba.njit(cache=True)
+def _clip_area(subject, ns, clip, nc, buf_a, buf_b):  # pragma: no cover - compiled
+    """Area of the intersection of two convex counter-clockwise polygons (Sutherland-Hodgman)."""
+    for i in range(ns):
+        buf_a[i, 0], buf_a[i, 1] = subject[i, 0], subject[i, 1]
+    n = ns
+    src, dst = buf_a, buf_b
+    for e in range(nc):
+        if n == 0:
+            break
+        ax, ay = clip[e, 0], clip[e, 1]
+        f = e + 1 if e + 1 < nc else 0
+        bx, by = clip[f, 0], clip[f, 1]
+        k = 0
+        for i in range(n):
+            px, py = src[i - 1, 0] if i > 0 else src[n - 1, 0], src[i - 1, 1] if i > 0 else src[n - 1, 1]
+            qx, qy = src[i, 0], src[i, 1]
+            dp, dq = _cross(ax, ay, bx, by, px, py), _cross(ax, ay, bx, by, qx, qy)
+            if dq >= 0:
+                if dp < 0:
+                    t = dp / (dp - dq)
+                    dst[k, 0], dst[k, 1] = px + t * (qx - px), py + t * (qy - py)
+                    k += 1
+                dst[k, 0], dst[k, 1] = qx, qy
+                k += 1
+            elif dp >= 0:
+                t = dp / (dp - dq)
+                dst[k, 0], dst[k, 1] = px + t * (qx - px), py + t * (qy - py)
+                k += 1
+        n = k
+        src, dst = dst, src
+    return _area(src, n) if n >= 3 else 0.0
+
+
+@numba.njit(cache=True)
+def _hull_decisions(hulls, ordered, counts, areas, top, candidates, threshold, margin):  # pragma: no cover
+    """For each candidate paired with ``top``: 1.0 where the IoU provably exceeds ``threshold + margin`` (the union
+    lies in the hull of both: IoU >= (A + B) / H - 1), 0.0 where it provably stays under ``threshold - margin``
+    (the intersection lies in that of the hulls), NaN where neither bound decides."""
+    out = np.full(len(candidates), np.nan)
+    p = ordered.shape[1]
+    xs, ys = np.empty(2 * p), np.empty(2 * p)
+    both = np.empty((4 * p + 1, 2))
+    buf_a, buf_b = np.empty((2 * p + 4, 2)), np.empty((2 * p + 4, 2))
+    nt = counts[top]
+    for c in range(len(candidates)):
+        other = candidates[c]
+        no = counts[other]
+        a, b = areas[top], areas[other]
+        if nt < 3 or no < 3:
+            continue
+        i = j = k = 0  # the two hulls' vertices merged in (x, y) order
+        while i < nt or j < no:
+            if j >= no or (i < nt and (ordered[top, i, 0] < ordered[other, j, 0] or (
+                    ordered[top, i, 0] == ordered[other, j, 0] and ordered[top, i, 1] <= ordered[other, j, 1]))):
+                xs[k], ys[k] = ordered[top, i, 0], ordered[top, i, 1]
+                i += 1
+            else:
+                xs[k], ys[k] = ordered[other, j, 0], ordered[other, j, 1]
+                j += 1
+            k += 1
+        h = _area(both, _chain(xs[:k], ys[:k], both))
+        if h > 0 and (a + b) / h - 1.0 > threshold + margin:
+            out[c] = 1.0
+            continue
+        most = _clip_area(hulls[top], nt, hulls[other], no, buf_a, buf_b)
+        if a + b - most > 0 and most / (a + b - most) < threshold - margin:
+            out[c] = 0.0
+    return out
+
+
+def _valid(polygons: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shapely polygons of ``M x P x 2`` points, repaired as MMOCR's ``poly_make_valid`` does, and which of them are
+    valid after the repair."""
     geoms = shapely.polygons(polygons.astype(np.float32).astype(np.float64))
-    bad = ~shapely.is_valid(geoms)
+    valid = shapely.is_valid(geoms)
+    bad = ~valid
     if bad.any():
         fixed = shapely.buffer(geoms[bad], 0)
         multi = shapely.get_type_id(fixed) != shapely.GeometryType.POLYGON
         fixed[multi] = shapely.convex_hull(fixed[multi])
         geoms[bad] = fixed
-    return geoms
+        valid[bad] = shapely.is_valid(fixed)
+    return geoms, valid
 
 
 def polygon_nms(polygons: np.ndarray, scores: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
@@ -63,11 +211,11 @@ def polygon_nms(polygons: np.ndarray, scores: np.ndarray, threshold: float) -> t
     if len(polygons) == 0:
         return polygons, scores
     order = np.argsort(scores, kind="stable")
-    geoms = _valid(polygons[order])
-    valid = shapely.is_valid(geoms)
+    geoms, valid = _valid(polygons[order])
     bounds = shapely.bounds(geoms)  # NaN for empty polygons: they never overlap a box, and are compared below
     empty = shapely.is_empty(geoms)
     areas = shapely.area(geoms)
+    hulls = None  # the convex hulls' bounds, computed when a pair first needs them
     remaining = np.arange(len(order))
     kept = []
     while len(remaining):
@@ -100,6 +248,11 @@ def polygon_nms(polygons: np.ndarray, scores: np.ndarray, threshold: float) -> t
                     low = least / j
                 value[both & (high < threshold - BOUND_MARGIN)] = 0.0
                 value[both & (low > threshold + BOUND_MARGIN)] = 1.0
+            todo = np.isnan(value) & both
+            if todo.any():
+                if hulls is None:
+                    hulls = _hulls(polygons[order].astype(np.float32).astype(np.float64))
+                value[todo] = _hull_decisions(*hulls, areas, top, close[todo], threshold, BOUND_MARGIN)
             todo = np.isnan(value)
             if todo.any():
                 inter = shapely.area(shapely.intersection(geoms[top], geoms[close[todo]]))
