@@ -41,8 +41,7 @@ def floor(prob: np.ndarray, repeat: int) -> float:
     epsilon 0.01, min_text_width 5)."""
     contours = cv2.findContours((prob > 0.3).astype(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)[0]
     contours = [c for c in contours if len(c) >= 4]
-    thin = _thin_contours(np.concatenate(contours).reshape(-1, 2), np.cumsum([len(c) for c in contours]), 1.5, 5.0)
-    contours = [c for c, drop in zip(contours, thin.tolist()) if not drop]  # never approximated by ours
+    contours = [c for c, drop in zip(contours, _thin_contours(contours, 1.5, 5.0)) if not drop]  # never approximated
     kept = []  # (approximated points as a list, distance) of the regions grown: not provably thin, scoring >= 0.3
     for contour in contours:
         pts = cv2.approxPolyDP(contour, 0.01 * cv2.arcLength(contour, True), True).reshape(-1, 2)

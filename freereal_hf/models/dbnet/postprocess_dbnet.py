@@ -30,58 +30,58 @@ def _too_thin(pts: np.ndarray, distance: float, min_width: float) -> bool:
     return (a + margin) * (b + margin) < min_width * min_width
 
 
+def _thin_contours(contours: list[np.ndarray], unclip_ratio: float, min_width: float) -> list[bool]:
+    """Which contours (each ``K x 1 x 2`` integer ``(x, y)``, as ``findContours`` gives them) are too thin once
+    grown, by :func:`_too_thin`'s bound, whatever ``approxPolyDP`` keeps of them, known before approximating: the
+    kept points are some of the contour's in order, so their rectangles lie in the contour's, their perimeter is at
+    most the contour's ``L``, and their (algebraic) area at most ``L^2 / (4 pi)`` (the isoperimetric inequality),
+    i.e. the growing distance at most ``unclip_ratio * L / (4 pi)``; a 4-point contour keeps all four points or
+    drops below four, so its own distance counts. Contours of more than 64 points are not tested (never thin)."""
+    points = np.concatenate(contours).reshape(-1, 2)
+    ends = np.cumsum([len(c) for c in contours])
+    areas, lengths = polygon_areas_perimeters(points, ends)
+    return _thin_rectangles(points, ends, areas, lengths, float(unclip_ratio), float(min_width)).tolist()
+
+
 @numba.njit(cache=True)
-def _thin_contours(points, ends, unclip_ratio, min_width):  # pragma: no cover - compiled
-    """Which contours (``points[ends[i-1]:ends[i]]``, integer ``(x, y)``) are too thin once grown, by
-    :func:`_too_thin`'s bound, whatever ``approxPolyDP`` keeps of them, known before approximating: the kept points
-    are some of the contour's in order, so their rectangles lie in the contour's, their perimeter is at most the
-    contour's ``L``, and their (algebraic) area at most ``L^2 / (4 pi)`` (the isoperimetric inequality), i.e. the
-    growing distance at most ``unclip_ratio * L / (4 pi)``; a 4-point contour keeps all four points or drops below
-    four, so its own distance counts. Any rectangle around the contour along one of its edges (or the axes), grown
-    by that distance plus a pixel on every side, bounds the grown region's minimum-area rectangle, as in
-    :func:`_too_thin`. The bound keeps a relative margin of 1e-5 against the float32 rounding of OpenCV's
-    ``minAreaRect``."""
+def _thin_rectangles(points, ends, areas, lengths, unclip_ratio, min_width):  # pragma: no cover - compiled
+    """:func:`_thin_contours`' test, given the contours' ``areas`` and ``lengths``. Any rectangle around a contour
+    along one of its edges (or the axes), grown by the distance bound plus a pixel on every side, bounds the grown
+    region's minimum-area rectangle, as in :func:`_too_thin`; the bound keeps a relative margin of 1e-5 against the
+    float32 rounding of OpenCV's ``minAreaRect``."""
     out = np.zeros(len(ends), np.bool_)
     limit = min_width * min_width * (1.0 - 1e-5)
     start = 0
     for c in range(len(ends)):
         end = ends[c]
         k = end - start
-        if 4 <= k <= 64:
-            length = 0.0
-            area = 0.0
-            for i in range(start, end):
-                j = i + 1 if i + 1 < end else start
-                dx, dy = float(points[j, 0] - points[i, 0]), float(points[j, 1] - points[i, 1])
-                length += math.sqrt(dx * dx + dy * dy)
-                area += float(points[i, 0]) * float(points[j, 1]) - float(points[j, 0]) * float(points[i, 1])
-            if length > 0.0:
-                if k == 4:
-                    distance = abs(area) * 0.5 * unclip_ratio / length
+        if 4 <= k <= 64 and lengths[c] > 0.0:
+            if k == 4:
+                distance = areas[c] * unclip_ratio / lengths[c]
+            else:
+                distance = unclip_ratio * lengths[c] / (4.0 * math.pi)
+            margin = 2.0 * (distance * (1.0 + 1e-9) + 1.0)
+            best = math.inf
+            for e in range(-1, k):  # the axes, then each edge's direction
+                if e < 0:
+                    ux, uy = 1.0, 0.0
                 else:
-                    distance = unclip_ratio * length / (4.0 * math.pi)
-                margin = 2.0 * (distance * (1.0 + 1e-9) + 1.0)
-                best = math.inf
-                for e in range(-1, k):  # the axes, then each edge's direction
-                    if e < 0:
-                        ux, uy = 1.0, 0.0
-                    else:
-                        i = start + e
-                        j = i + 1 if i + 1 < end else start
-                        ux, uy = float(points[j, 0] - points[i, 0]), float(points[j, 1] - points[i, 1])
-                        norm = math.sqrt(ux * ux + uy * uy)
-                        if norm == 0.0:
-                            continue
-                        ux, uy = ux / norm, uy / norm
-                    lo_a = lo_b = math.inf
-                    hi_a = hi_b = -math.inf
-                    for i in range(start, end):
-                        a = points[i, 0] * ux + points[i, 1] * uy
-                        b = points[i, 1] * ux - points[i, 0] * uy
-                        lo_a, hi_a = min(lo_a, a), max(hi_a, a)
-                        lo_b, hi_b = min(lo_b, b), max(hi_b, b)
-                    best = min(best, (hi_a - lo_a + 1e-9 + margin) * (hi_b - lo_b + 1e-9 + margin))
-                out[c] = best < limit
+                    i = start + e
+                    j = i + 1 if i + 1 < end else start
+                    ux, uy = float(points[j, 0] - points[i, 0]), float(points[j, 1] - points[i, 1])
+                    norm = math.sqrt(ux * ux + uy * uy)
+                    if norm == 0.0:
+                        continue
+                    ux, uy = ux / norm, uy / norm
+                lo_a = lo_b = math.inf
+                hi_a = hi_b = -math.inf
+                for i in range(start, end):
+                    a = points[i, 0] * ux + points[i, 1] * uy
+                    b = points[i, 1] * ux - points[i, 0] * uy
+                    lo_a, hi_a = min(lo_a, a), max(hi_a, a)
+                    lo_b, hi_b = min(lo_b, b), max(hi_b, b)
+                best = min(best, (hi_a - lo_a + 1e-9 + margin) * (hi_b - lo_b + 1e-9 + margin))
+            out[c] = best < limit
         start = end
     return out
 
@@ -116,9 +116,8 @@ def dbnet_post_process(
     # contours of fewer than 4 points cannot approximate to 4 (single-pixel noise, mostly)
     contours = [c for c in contours[:max_candidates + 1] if len(c) >= 4]
     if contours and text_repr_type == "quad":  # most noise blobs, dropped before approximating: same result
-        thin = _thin_contours(np.concatenate(contours).reshape(-1, 2), np.cumsum([len(c) for c in contours]),
-                              float(unclip_ratio), float(min_text_width))
-        contours = [c for c, drop in zip(contours, thin.tolist()) if not drop]
+        thin = _thin_contours(contours, unclip_ratio, min_text_width)
+        contours = [c for c, drop in zip(contours, thin) if not drop]
     approximated = [cv2.approxPolyDP(c, epsilon_ratio * cv2.arcLength(c, True), True).reshape(-1, 2)
                     for c in contours]
     approximated = [pts for pts in approximated if len(pts) >= 4]
