@@ -54,12 +54,12 @@ def test_thin_blob_shortcuts_change_no_result(size, count, text_width, monkeypat
 
     prob = probability_map(np.random.default_rng(size), size, size, count)
     thin_contours, too_thin, skipped = post._thin_contours, post._too_thin, []
-    monkeypatch.setattr(post, "_thin_contours", lambda *a: skipped.extend(thin_contours(*a)) or
-                        skipped[-len(a[0]):])
+    monkeypatch.setattr(post, "_thin_contours", lambda *a: skipped.extend(thin_contours(*a).tolist()) or
+                        np.array(skipped[-len(a[1]):], bool))
     monkeypatch.setattr(post, "_too_thin", lambda *a: skipped.append(too_thin(*a)) or skipped[-1])
     fast = dbnet_post_process(prob, min_text_width=text_width)
     assert sum(skipped) > 20  # the map has many noise blobs for the shortcuts to skip
-    monkeypatch.setattr(post, "_thin_contours", lambda contours, *a: [False] * len(contours))
+    monkeypatch.setattr(post, "_thin_contours", lambda points, ends, *a: np.zeros(len(ends), bool))
     monkeypatch.setattr(post, "_too_thin", lambda *a: False)
     slow = dbnet_post_process(prob, min_text_width=text_width)
     assert len(fast["polygons"]) == len(slow["polygons"]) >= count // 3
@@ -83,7 +83,8 @@ def test_contours_called_thin_are_dropped_when_grown():
         contours = [c for c in cv2.findContours((prob > 0.3).astype(np.uint8), cv2.RETR_LIST,
                                                 cv2.CHAIN_APPROX_SIMPLE)[0] if len(c) >= 4]
         width, ratio = float(rng.choice([5.0, 9.0, 14.0])), float(rng.choice([1.5, 2.0]))
-        thin = _thin_contours(contours, ratio, width)
+        thin = _thin_contours(np.concatenate(contours).reshape(-1, 2), np.cumsum([len(c) for c in contours]),
+                              ratio, width)
         for contour in [c for c, t in zip(contours, thin) if t]:
             called += 1
             pts = cv2.approxPolyDP(contour, 0.01 * cv2.arcLength(contour, True), True).reshape(-1, 2)

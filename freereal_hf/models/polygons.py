@@ -28,7 +28,9 @@ def offset_polygon(polygon: np.ndarray, distance: float) -> np.ndarray:
     Returns:
         ``M x 2`` float32 array, or an array of shape ``(0, 2)`` when the result is empty or split.
     """
-    return offset_polygon_by(polygon, [distance])[0]
+    pco = pyclipper.PyclipperOffset()
+    pco.AddPath(np.asarray(polygon).reshape(-1, 2).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    return _first_piece(pco.Execute(distance), np.float32)
 
 
 def offset_polygon_by(polygon: np.ndarray, distances: list[float], dtype: type = np.float32) -> list[np.ndarray]:
@@ -41,14 +43,17 @@ def offset_polygon_by(polygon: np.ndarray, distances: list[float], dtype: type =
     done: dict[float, np.ndarray] = {}
     for distance in distances:
         if distance not in done:
-            pieces = pco.Execute(distance)
-            if not pieces or (len(pieces) > 1 and len({len(p) for p in pieces}) > 1):
-                done[distance] = np.zeros((0, 2), dtype)
-            else:
-                # pyclipper's nested lists of ints, read as one flat stream (half the time of np.asarray)
-                done[distance] = np.fromiter(chain.from_iterable(pieces[0]), dtype,
-                                             2 * len(pieces[0])).reshape(-1, 2)
+            done[distance] = _first_piece(pco.Execute(distance), dtype)
     return [done[d] for d in distances]
+
+
+def _first_piece(pieces: list[list[list[int]]], dtype: type) -> np.ndarray:
+    """MMOCR's reading of pyclipper's result: none, or pieces of different sizes, is empty (``0 x 2``); else the
+    first piece as an ``M x 2`` array of ``dtype``."""
+    if not pieces or (len(pieces) > 1 and len({len(p) for p in pieces}) > 1):
+        return np.zeros((0, 2), dtype)
+    # pyclipper's nested lists of ints, read as one flat stream (half the time of np.asarray)
+    return np.fromiter(chain.from_iterable(pieces[0]), dtype, 2 * len(pieces[0])).reshape(-1, 2)
 
 
 def polygon_area_perimeter(polygon: np.ndarray) -> tuple[float, float]:

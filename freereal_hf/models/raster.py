@@ -42,15 +42,32 @@ def polygon_means(score_map: np.ndarray, points: np.ndarray, ends: Sequence[int]
     """
     score_map = np.ascontiguousarray(score_map, np.float32)
     points = np.ascontiguousarray(points, np.int32).reshape(-1, 2)
-    ends = np.asarray(ends, np.int64).reshape(-1)
+    ends = np.ascontiguousarray(ends, np.int64).reshape(-1)
     h, w = score_map.shape
-    if len(ends) and (np.any(np.diff(ends, prepend=0) < 1) or ends[-1] != len(points)):
+    problem = _check(points, ends, w, h)
+    if problem == 1:
         raise ValueError("polygon_means: every polygon needs at least one point, and ends must end at len(points)")
-    if len(points) and (points.min() < 0 or points[:, 0].max() >= w or points[:, 1].max() >= h):
+    if problem == 2:
         raise ValueError(f"polygon_means: polygon points must lie inside the {w} x {h} map")
     if not _agrees_with_opencv():
         return _opencv_means(score_map, points, ends)
     return _means(score_map, points, ends)
+
+
+@numba.njit(cache=True)
+def _check(points, ends, w, h):  # pragma: no cover - compiled
+    """1: ``ends`` do not split ``points`` into non-empty polygons; 2: a point lies outside the map; else 0."""
+    start = 0
+    for end in ends:
+        if end <= start:
+            return 1
+        start = end
+    if start != len(points):
+        return 1
+    for i in range(len(points)):
+        if not (0 <= points[i, 0] < w and 0 <= points[i, 1] < h):
+            return 2
+    return 0
 
 
 def _opencv_means(score_map: np.ndarray, points: np.ndarray, ends: np.ndarray) -> np.ndarray:

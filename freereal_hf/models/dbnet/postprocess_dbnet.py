@@ -13,6 +13,7 @@ import cv2
 import numba
 import numpy as np
 
+from ..contours import approximate_contours, select_contours, threshold_contours
 from ..polygons import offset_polygon, polygon_areas_perimeters
 from ..raster import polygon_means
 
@@ -30,17 +31,16 @@ def _too_thin(pts: np.ndarray, distance: float, min_width: float) -> bool:
     return (a + margin) * (b + margin) < min_width * min_width
 
 
-def _thin_contours(contours: list[np.ndarray], unclip_ratio: float, min_width: float) -> list[bool]:
-    """Which contours (each ``K x 1 x 2`` integer ``(x, y)``, as ``findContours`` gives them) are too thin once
-    grown, by :func:`_too_thin`'s bound, whatever ``approxPolyDP`` keeps of them, known before approximating: the
-    kept points are some of the contour's in order, so their rectangles lie in the contour's, their perimeter is at
-    most the contour's ``L``, and their (algebraic) area at most ``L^2 / (4 pi)`` (the isoperimetric inequality),
-    i.e. the growing distance at most ``unclip_ratio * L / (4 pi)``; a 4-point contour keeps all four points or
-    drops below four, so its own distance counts. Contours of more than 64 points are not tested (never thin)."""
-    points = np.concatenate(contours).reshape(-1, 2)
-    ends = np.cumsum([len(c) for c in contours])
+def _thin_contours(points: np.ndarray, ends: np.ndarray, unclip_ratio: float, min_width: float) -> np.ndarray:
+    """Which contours (``N x 2`` integer ``(x, y)`` points, one contour after another up to each of ``ends``, as
+    :func:`~freereal_hf.models.contours.threshold_contours` gives them) are too thin once grown, by
+    :func:`_too_thin`'s bound, whatever ``approxPolyDP`` keeps of them, known before approximating: the kept points
+    are some of the contour's in order, so their rectangles lie in the contour's, their perimeter is at most the
+    contour's ``L``, and their (algebraic) area at most ``L^2 / (4 pi)`` (the isoperimetric inequality), i.e. the
+    growing distance at most ``unclip_ratio * L / (4 pi)``; a 4-point contour keeps all four points or drops below
+    four, so its own distance counts. Contours of fewer than 4 or more than 64 points are not tested (``False``)."""
     areas, lengths = polygon_areas_perimeters(points, ends)
-    return _thin_rectangles(points, ends, areas, lengths, float(unclip_ratio), float(min_width)).tolist()
+    return _thin_rectangles(points, ends, areas, lengths, float(unclip_ratio), float(min_width))
 
 
 @numba.njit(cache=True)
@@ -109,26 +109,28 @@ def dbnet_post_process(
         ``{"polygons": [K x 2 float32 (x, y)], "scores": [float]}`` in original-image pixels.
     """
     score_map = np.ascontiguousarray(prob, dtype=np.float32)
-    # (a bool array read as its bytes, 0 and 1: findContours needs no copy)
-    contours, _ = cv2.findContours((score_map > mask_thr).view(np.uint8), cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
+    points, ends = threshold_contours(score_map, mask_thr)
+    ends = ends[:max_candidates + 1]
+    points = points[:ends[-1] if len(ends) else 0]
     scale = np.asarray(scale_factor, np.float32)
     polygons, scores = [], []
-    # contours of fewer than 4 points cannot approximate to 4 (single-pixel noise, mostly)
-    contours = [c for c in contours[:max_candidates + 1] if len(c) >= 4]
-    if contours and text_repr_type == "quad":  # most noise blobs, dropped before approximating: same result
-        thin = _thin_contours(contours, unclip_ratio, min_text_width)
-        contours = [c for c, drop in zip(contours, thin) if not drop]
-    approximated = [cv2.approxPolyDP(c, epsilon_ratio * cv2.arcLength(c, True), True).reshape(-1, 2)
-                    for c in contours]
-    approximated = [pts for pts in approximated if len(pts) >= 4]
-    if not approximated:
+    # contours of fewer than 4 points cannot approximate to 4 (single-pixel noise, mostly); in quad mode, most
+    # noise blobs are dropped before approximating (same result)
+    keep = np.diff(ends, prepend=0) >= 4
+    if text_repr_type == "quad" and len(ends):
+        keep &= ~_thin_contours(points, ends, unclip_ratio, min_text_width)
+    points, ends = approximate_contours(*select_contours(points, ends, keep), epsilon_ratio)
+    keep = np.diff(ends, prepend=0) >= 4
+    if not keep.any():
         return {"polygons": polygons, "scores": scores}
+    points, ends = select_contours(points, ends, keep)
     # the growing distance from shapely's area and length, as MMOCR's, and the score: each for all regions in one
     # compiled call
-    points, ends = np.concatenate(approximated), np.cumsum([len(p) for p in approximated])
     areas, lengths = polygon_areas_perimeters(points, ends)
     region_scores = polygon_means(score_map, points, ends)
-    for pts, area, length, score in zip(approximated, areas.tolist(), lengths.tolist(), region_scores.tolist()):
+    start = 0
+    for end, area, length, score in zip(ends.tolist(), areas.tolist(), lengths.tolist(), region_scores.tolist()):
+        pts, start = points[start:end], end
         if length == 0 or not score >= min_text_score:
             continue  # nothing to grow, or not text (a NaN score too: NaN probabilities inside find no text)
         distance = area * unclip_ratio / length
