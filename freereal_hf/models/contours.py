@@ -195,6 +195,9 @@ def _next_start(image, words, y, x, before):  # pragma: no cover - compiled
                 differ = (words[y, k] ^ pattern) >> np.uint64((x & 7) * 8)
                 if differ == 0:
                     k += 1
+                    while k + 4 <= n_words and ((words[y, k] ^ pattern) | (words[y, k + 1] ^ pattern)
+                                                | (words[y, k + 2] ^ pattern) | (words[y, k + 3] ^ pattern)) == 0:
+                        k += 4
                     while k < n_words and words[y, k] == pattern:
                         k += 1
                     if k == n_words:

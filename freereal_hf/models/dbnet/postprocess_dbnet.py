@@ -86,6 +86,13 @@ def _thin_rectangles(points, ends, areas, lengths, unclip_ratio, min_width):  # 
     return out
 
 
+def _counts(ends: np.ndarray) -> np.ndarray:
+    """Points per contour from the contours' ``ends`` (``np.diff(ends, prepend=0)``, without its concatenation)."""
+    counts = ends.copy()
+    counts[1:] -= ends[:-1]
+    return counts
+
+
 def dbnet_post_process(
     prob: np.ndarray,
     scale_factor: tuple[float, float] = (1.0, 1.0),
@@ -116,11 +123,11 @@ def dbnet_post_process(
     polygons, scores = [], []
     # contours of fewer than 4 points cannot approximate to 4 (single-pixel noise, mostly); in quad mode, most
     # noise blobs are dropped before approximating (same result)
-    keep = np.diff(ends, prepend=0) >= 4
+    keep = _counts(ends) >= 4
     if text_repr_type == "quad" and len(ends):
         keep &= ~_thin_contours(points, ends, unclip_ratio, min_text_width)
     points, ends = approximate_contours(*select_contours(points, ends, keep), epsilon_ratio)
-    keep = np.diff(ends, prepend=0) >= 4
+    keep = _counts(ends) >= 4
     if not keep.any():
         return {"polygons": polygons, "scores": scores}
     points, ends = select_contours(points, ends, keep)
@@ -150,6 +157,6 @@ def dbnet_post_process(
             grown = cv2.boxPoints(rect)
         elif len(grown) < 4:
             continue
-        polygons.append((grown / scale).astype(np.float32))
+        polygons.append((grown / scale).astype(np.float32, copy=False))
         scores.append(float(score))
     return {"polygons": polygons, "scores": scores}
