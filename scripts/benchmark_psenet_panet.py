@@ -34,7 +34,7 @@ from polygon_cases import kernel_logits, random_polygons  # noqa: E402
 
 from freereal_hf.convert.mmocr import mmocr_to_hf  # noqa: E402
 from freereal_hf.models.kernels import effective_mask, kernel_maps, plain_outlines  # noqa: E402
-from freereal_hf.models.polygons import offset_polygon_by, shrink_distances  # noqa: E402
+from freereal_hf.models.polygons import polygon_offsetter, shrink_distances  # noqa: E402
 from freereal_hf.models.panet import panet_post_process, panet_targets  # noqa: E402
 from freereal_hf.models.psenet import psenet_post_process, psenet_targets  # noqa: E402
 
@@ -49,7 +49,8 @@ def floor(polygons: list, ignored: list, size: int, ratios: tuple, ids: bool, re
                                                      .tolist())):
         asked = sorted(set(distances) - {0} if vouched else set(distances))
         calls.append((p.tolist(), asked))
-        got = dict(zip(asked, offset_polygon_by(p, asked, np.int32)))
+        offset = polygon_offsetter(p, np.int32)
+        got = {d: offset(d) for d in asked}
         if vouched:
             got[0] = outlines[ends[i - 1] if i else 0:ends[i]]
         for k, d in enumerate(distances):

@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from .base import MAX_INSTANCES
-from .polygons import offset_polygon_by, shrink_distances
+from .polygons import polygon_offsetter, shrink_distances
 
 # neighbour orders of the two mmcv ops: (dy, dx)
 EXPAND_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))      # contour_expand
@@ -48,7 +48,7 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
     if not len(polygons):
         return out
     # every polygon checked and truncated at once, then sliced (a third of the per-polygon numpy calls)
-    points = [np.reshape(p, (-1, 2)) for p in polygons]
+    points = [np.asarray(p).reshape(-1, 2) for p in polygons]
     ends = np.cumsum([len(p) for p in points]).tolist()
     flat = np.concatenate(points).astype(np.float64)
     usable = np.isfinite(flat).all(axis=1)
@@ -63,15 +63,16 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
         begin, start = start, end
         if end - begin < 3 or index in bad:
             continue
-        distances = all_distances[index]
-        shrunk_by = {0: outlines[cut[index]:cut[index + 1]]} if vouched[index] else {}
-        asked = [d for d in distances if d not in shrunk_by]
-        if asked:
-            shrunk_by.update(zip(asked, offset_polygon_by(flat[begin:end], asked, np.int32)))
         value = index + 1 if ids else 1
-        for k, d in enumerate(distances):
-            if len(shrunk_by[d]):
-                cv2.fillPoly(maps[k], [shrunk_by[d]], value)
+        shrunk_by = {0.0: outlines[cut[index]:cut[index + 1]]} if vouched[index] else {}
+        offset = None  # pyclipper set up for this polygon on the first distance it is needed for
+        for k, distance in enumerate(all_distances[index]):
+            shrunk = shrunk_by.get(distance)
+            if shrunk is None:
+                offset = offset or polygon_offsetter(flat[begin:end], np.int32)
+                shrunk = shrunk_by[distance] = offset(distance)
+            if len(shrunk):
+                cv2.fillPoly(maps[k], [shrunk], value)
     return out
 
 

@@ -7,7 +7,7 @@ module of the package, so that it can be shipped flat next to a model for ``trus
 from __future__ import annotations
 
 from itertools import chain
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numba
 import numpy as np
@@ -28,32 +28,25 @@ def offset_polygon(polygon: np.ndarray, distance: float) -> np.ndarray:
     Returns:
         ``M x 2`` float32 array, or an array of shape ``(0, 2)`` when the result is empty or split.
     """
-    pco = pyclipper.PyclipperOffset()
-    pco.AddPath(np.asarray(polygon).reshape(-1, 2).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    return _first_piece(pco.Execute(distance), np.float32)
+    return polygon_offsetter(polygon)(distance)
 
 
-def offset_polygon_by(polygon: np.ndarray, distances: list[float], dtype: type = np.float32) -> list[np.ndarray]:
-    """:func:`offset_polygon` for several distances of one polygon (one pyclipper set-up, each distinct distance
-    computed once); returns one ``M x 2`` array (possibly ``0 x 2``) per distance, of ``dtype`` (float32, or int32
-    for ``cv2.fillPoly``: pyclipper's coordinates are integers, so both hold them exactly)."""
+def polygon_offsetter(polygon: np.ndarray, dtype: type = np.float32) -> Callable[[float], np.ndarray]:
+    """:func:`offset_polygon` for several distances of one polygon: one pyclipper set-up, then a function of the
+    distance giving an ``M x 2`` array (possibly ``0 x 2``) of ``dtype`` (float32, or int32 for ``cv2.fillPoly``:
+    pyclipper's coordinates are integers, so both hold them exactly)."""
     pco = pyclipper.PyclipperOffset()
     # a list of Python numbers: pyclipper reads it five times faster than a numpy array (same values)
     pco.AddPath(np.asarray(polygon).reshape(-1, 2).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
-    done: dict[float, np.ndarray] = {}
-    for distance in distances:
-        if distance not in done:
-            done[distance] = _first_piece(pco.Execute(distance), dtype)
-    return [done[d] for d in distances]
 
+    def offset(distance: float) -> np.ndarray:
+        pieces = pco.Execute(distance)
+        if not pieces or (len(pieces) > 1 and len({len(p) for p in pieces}) > 1):
+            return np.zeros((0, 2), dtype)
+        # pyclipper's nested lists of ints, read as one flat stream (half the time of np.asarray)
+        return np.fromiter(chain.from_iterable(pieces[0]), dtype, 2 * len(pieces[0])).reshape(-1, 2)
 
-def _first_piece(pieces: list[list[list[int]]], dtype: type) -> np.ndarray:
-    """MMOCR's reading of pyclipper's result: none, or pieces of different sizes, is empty (``0 x 2``); else the
-    first piece as an ``M x 2`` array of ``dtype``."""
-    if not pieces or (len(pieces) > 1 and len({len(p) for p in pieces}) > 1):
-        return np.zeros((0, 2), dtype)
-    # pyclipper's nested lists of ints, read as one flat stream (half the time of np.asarray)
-    return np.fromiter(chain.from_iterable(pieces[0]), dtype, 2 * len(pieces[0])).reshape(-1, 2)
+    return offset
 
 
 def polygon_area_perimeter(polygon: np.ndarray) -> tuple[float, float]:
