@@ -34,7 +34,9 @@ from functools import lru_cache
 import cv2
 import numba
 import numpy as np
-from numba.cpython.unsafe.numbers import trailing_zeros
+from llvmlite import ir
+from numba.core import types
+from numba.extending import intrinsic
 
 # OpenCV's chain-code directions: 0 = +x, then counter-clockwise on the screen (y grows downwards)
 _DX = np.array([1, 1, 0, -1, -1, -1, 0, 1] * 2, np.int64)
@@ -180,6 +182,15 @@ def _traced(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return _trace_all(image, words, _DX, _DY)
 
 
+@intrinsic
+def _trailing_zeros(typingctx, word):  # pragma: no cover - compiled
+    """LLVM's ``cttz`` of a uint64 (its count of trailing zero bits; the word is never 0 here)."""
+    def codegen(context, builder, signature, args):
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return types.uint64(types.uint64), codegen
+
+
 @numba.njit(cache=True)
 def _next_start(image, words, y, x, before):  # pragma: no cover - compiled
     """The first pixel at or after ``(y, x)`` (raster order) where a border starts, given the value ``before``
@@ -205,7 +216,7 @@ def _next_start(image, words, y, x, before):  # pragma: no cover - compiled
                         continue
                     differ = words[y, k] ^ pattern
                     x = k * 8
-                x += np.int64(trailing_zeros(differ)) >> 3
+                x += np.int64(_trailing_zeros(differ)) >> 3
             value = image[y, x]
             if value != before:
                 if before == 0 and value == 1:
