@@ -164,3 +164,6 @@ def test_bad_input_is_refused():
             approximate_contours(square, ends, 0.01)
     with pytest.raises(ValueError, match="flags"):
         select_contours(square, [4], [True, False])
+    for ends in ([5], [3, 2], [2, 3]):
+        with pytest.raises(ValueError, match="ends"):
+            select_contours(square, ends, [True] * len(ends))

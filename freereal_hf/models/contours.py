@@ -99,13 +99,24 @@ def approximate_contours(points: np.ndarray, ends: np.ndarray, epsilon_ratio: fl
 def select_contours(points: np.ndarray, ends: np.ndarray, keep: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The contours where ``keep`` (``P`` bool) is true, in the same layout: ``(points, ends)``."""
     keep = np.asarray(keep, np.bool_).reshape(-1)
+    ends = np.ascontiguousarray(ends, np.int64).reshape(-1)
     if len(keep) != len(ends):
         raise ValueError(f"select_contours: {len(keep)} flags for {len(ends)} contours")
-    return _select(np.ascontiguousarray(points, np.int32).reshape(-1, 2), np.asarray(ends, np.int64), keep)
+    out, out_ends, valid = _select(np.ascontiguousarray(points, np.int32).reshape(-1, 2), ends, keep)
+    if not valid:
+        raise ValueError("select_contours: ends must not decrease and must end at len(points)")
+    return out, out_ends
 
 
 @numba.njit(cache=True)
 def _select(points, ends, keep):  # pragma: no cover - compiled
+    start = 0
+    for end in ends:
+        if end < start:
+            return points[:0], ends[:0], False
+        start = end
+    if start != len(points):
+        return points[:0], ends[:0], False
     total = start = 0
     for c in range(len(ends)):
         if keep[c]:
@@ -121,7 +132,7 @@ def _select(points, ends, keep):  # pragma: no cover - compiled
             out_ends[k] = n
             k += 1
         start = ends[c]
-    return out, out_ends
+    return out, out_ends, True
 
 
 def _opencv_contours(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
