@@ -38,6 +38,8 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
+from .polygons import ends_split
+
 # OpenCV's chain-code directions: 0 = +x, then counter-clockwise on the screen (y grows downwards)
 _DX = np.array([1, 1, 0, -1, -1, -1, 0, 1] * 2, np.int64)
 _DY = np.array([0, -1, -1, -1, 0, 1, 1, 1] * 2, np.int64)
@@ -84,14 +86,12 @@ def approximate_contours(points: np.ndarray, ends: np.ndarray, epsilon_ratio: fl
     ends = np.ascontiguousarray(ends, np.int64).reshape(-1)
     if not 0 <= epsilon_ratio < math.inf:
         raise ValueError(f"approximate_contours: epsilon_ratio must be finite and >= 0, got {epsilon_ratio}")
+    if not ends_split(ends, len(points)):
+        raise ValueError("approximate_contours: ends must not decrease and must end at len(points)")
     if _agrees_with_opencv():
         out, out_ends, failed = _approximate(points, ends, float(epsilon_ratio))
-        if failed == -2:
-            raise ValueError("approximate_contours: ends must not decrease and must end at len(points)")
         if failed < 0:
             return out, out_ends
-    elif len(ends) and (np.any(np.diff(ends, prepend=0) < 0) or ends[-1] != len(points)):
-        raise ValueError("approximate_contours: ends must not decrease and must end at len(points)")
     # OpenCV's own steps: also what it raises on a slice it cannot split (never met on traced contours)
     return _opencv_approximations(points, ends, float(epsilon_ratio))
 
@@ -102,21 +102,14 @@ def select_contours(points: np.ndarray, ends: np.ndarray, keep: np.ndarray) -> t
     ends = np.ascontiguousarray(ends, np.int64).reshape(-1)
     if len(keep) != len(ends):
         raise ValueError(f"select_contours: {len(keep)} flags for {len(ends)} contours")
-    out, out_ends, valid = _select(np.ascontiguousarray(points, np.int32).reshape(-1, 2), ends, keep)
-    if not valid:
+    points = np.ascontiguousarray(points, np.int32).reshape(-1, 2)
+    if not ends_split(ends, len(points)):
         raise ValueError("select_contours: ends must not decrease and must end at len(points)")
-    return out, out_ends
+    return _select(points, ends, keep)
 
 
 @numba.njit(cache=True)
 def _select(points, ends, keep):  # pragma: no cover - compiled
-    start = 0
-    for end in ends:
-        if end < start:
-            return points[:0], ends[:0], False
-        start = end
-    if start != len(points):
-        return points[:0], ends[:0], False
     total = start = 0
     for c in range(len(ends)):
         if keep[c]:
@@ -132,7 +125,7 @@ def _select(points, ends, keep):  # pragma: no cover - compiled
             out_ends[k] = n
             k += 1
         start = ends[c]
-    return out, out_ends, True
+    return out, out_ends
 
 
 def _opencv_contours(mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -442,14 +435,7 @@ def _douglas_peucker(src, eps, dst, stack):  # pragma: no cover - compiled
 @numba.njit(cache=True)
 def _approximate(points, ends, epsilon_ratio):  # pragma: no cover - compiled
     """Every contour through :func:`_arc_length` and :func:`_douglas_peucker`: ``(points, ends, failed)``, where
-    ``failed`` is the first contour OpenCV would refuse, -2 for ``ends`` that do not split ``points``, or -1."""
-    start = 0
-    for end in ends:
-        if end < start:
-            return points[:0], ends[:0], -2
-        start = end
-    if start != len(points):
-        return points[:0], ends[:0], -2
+    ``failed`` is the first contour OpenCV would refuse, or -1."""
     out = np.empty_like(points)
     out_ends = np.empty(len(ends), np.int64)
     dst = np.empty_like(points)

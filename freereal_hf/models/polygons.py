@@ -71,6 +71,19 @@ def shrink_distances(points: np.ndarray, ends: Sequence[int], ratios: Sequence[f
     return -np.minimum(shrink, max_shrink_dist)  # float64 (whole numbers unless max_shrink_dist is not)
 
 
+@numba.njit(cache=True)
+def ends_split(ends: np.ndarray, count: int, least: int = 0) -> bool:  # pragma: no cover - compiled
+    """Whether ``ends`` (``P`` int64) split ``count`` points into polygons one after another, each of at least
+    ``least`` points: every end at least ``least`` past the one before (0 before the first), the last at ``count``.
+    The check every function taking that layout makes before its compiled loops trust it."""
+    start = 0
+    for end in ends:
+        if end - start < least:
+            return False
+        start = end
+    return start == count
+
+
 def polygon_areas_perimeters(points: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Absolute area and closed perimeter of every polygon, to the bit as shapely 2 (GEOS 3.14) gives them for
     ``Polygon(p).area`` and ``.length`` (what MMOCR computes its shrink and grow distances from): GEOS's float64

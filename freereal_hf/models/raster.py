@@ -22,6 +22,8 @@ import cv2
 import numba
 import numpy as np
 
+from .polygons import ends_split
+
 _SHIFT = 16
 _ONE = 1 << _SHIFT
 
@@ -57,12 +59,7 @@ def polygon_means(score_map: np.ndarray, points: np.ndarray, ends: Sequence[int]
 @numba.njit(cache=True)
 def _check(points, ends, w, h):  # pragma: no cover - compiled
     """1: ``ends`` do not split ``points`` into non-empty polygons; 2: a point lies outside the map; else 0."""
-    start = 0
-    for end in ends:
-        if end <= start:
-            return 1
-        start = end
-    if start != len(points):
+    if not ends_split(ends, len(points), 1):
         return 1
     for i in range(len(points)):
         if not (0 <= points[i, 0] < w and 0 <= points[i, 1] < h):
