@@ -21,6 +21,7 @@ import numpy as np
 
 from .base import MAX_INSTANCES
 from .polygons import polygon_offsetter, shrink_distances
+from .shrink import shrunk_outlines
 
 # neighbour orders of the two mmcv ops: (dy, dx)
 EXPAND_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))      # contour_expand
@@ -54,25 +55,33 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
     usable = np.isfinite(flat).all(axis=1)
     bad = set(np.searchsorted(ends, np.flatnonzero(~usable), side="right").tolist())
     flat = np.where(usable[:, None], flat, 0).astype(np.int32)
-    # what pyclipper returns at distance 0 (every polygon's ratio-1 kernel), where that is provable without it
+    # what pyclipper returns at distance 0 (every polygon's ratio-1 kernel) and when shrinking, where that is
+    # provable without it (docs/method.md, "Kernel outlines without pyclipper")
     outlines, outline_ends, plain = plain_outlines(flat, np.asarray(ends, np.int64))
-    all_distances = shrink_distances(flat, ends, ratios, max_shrink_dist).tolist()
-    vouched, cut, maps = plain.tolist(), [0, *outline_ends.tolist()], list(out)
+    distances = shrink_distances(flat, ends, ratios, max_shrink_dist)
+    shrunk, shrunk_ends, vouched = shrunk_outlines(flat, np.asarray(ends, np.int64), distances)
+    all_distances, plain, vouched = distances.tolist(), plain.tolist(), vouched.tolist()
+    cut, shrunk_cut, maps, n_ratios = [0, *outline_ends.tolist()], [0, *shrunk_ends.tolist()], list(out), len(ratios)
     start = 0
     for index, end in enumerate(ends):
         begin, start = start, end
         if end - begin < 3 or index in bad:
             continue
         value = index + 1 if ids else 1
-        shrunk_by = {0.0: outlines[cut[index]:cut[index + 1]]} if vouched[index] else {}
+        shrunk_by = {0.0: outlines[cut[index]:cut[index + 1]]} if plain[index] else {}
         offset = None  # pyclipper set up for this polygon on the first distance it is needed for
         for k, distance in enumerate(all_distances[index]):
-            shrunk = shrunk_by.get(distance)
-            if shrunk is None:
-                offset = offset or polygon_offsetter(flat[begin:end], np.int32)
-                shrunk = shrunk_by[distance] = offset(distance)
-            if len(shrunk):
-                cv2.fillPoly(maps[k], [shrunk], value)
+            outline = shrunk_by.get(distance)
+            if outline is None:
+                if vouched[index][k]:
+                    at = index * n_ratios + k
+                    outline = shrunk[shrunk_cut[at]:shrunk_cut[at + 1]]
+                else:
+                    offset = offset or polygon_offsetter(flat[begin:end], np.int32)
+                    outline = offset(distance)
+                shrunk_by[distance] = outline
+            if len(outline):
+                cv2.fillPoly(maps[k], [outline], value)
     return out
 
 

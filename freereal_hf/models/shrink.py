@@ -1,0 +1,667 @@
+"""pyclipper's shrunk polygons (``PyclipperOffset``, round joins, a negative distance: MMOCR 1.0.1's kernels and
+DBNet's shrink map), computed without pyclipper where the result is provable, compiled, all polygons in one call.
+
+Clipper 6.4.2 shrinks a polygon in two steps (``docs/method.md``, "Kernel outlines without pyclipper"):
+
+1. ``ClipperOffset.DoOffset`` moves every edge inwards by the distance and joins the moved edges at each vertex:
+   at a convex vertex with three points (the moved end of the edge before, the vertex itself, the moved start of
+   the edge after), which makes a small loop that runs backwards; at a reflex vertex with an arc of rounded points;
+   where the outline runs almost straight on, with one point. Here: the same float64 operations, in the same order.
+2. A union (``Clipper.Execute``) of that raw path keeps the region it winds around positively: the loops go, and
+   each convex vertex becomes the point where the two moved edges cross, which the sweep computes from the edges'
+   integer ends (``IntersectPoint``); then points repeated or on a straight line are dropped.
+
+The second step is a full sweep in Clipper; here it is replaced by its result where that is provable: after
+Clipper's clean-up of the raw path, each loop's two moved edges cross once, far enough from the row above the
+crossing for the sweep to find it there (so that the crossing is computed without clamping), and every other two
+edges of the path stay more than ``margin`` apart along every row both span (so that the sweep, which rounds an
+edge's x on each row, never sees them meet). Polygons this cannot vouch for are left to pyclipper.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from .polygons import ends_split
+
+SHRINK_MARGIN = 1.0
+"""Pixels every two edges of the raw path (other than a loop's own) must keep between them along the rows, as
+:data:`~freereal_hf.models.kernels.PLAIN_MARGIN` does for distance 0."""
+
+SHRINK_MAX_POINTS = 64
+"""Polygons with more points are left to pyclipper (the proof compares every two edges of the raw path)."""
+
+_ARC_TOLERANCE = 0.25  # pyclipper's default (ClipperOffset's ArcTolerance)
+_HORIZONTAL = -1.0e40  # Clipper's Dx of a horizontal edge
+
+
+def shrunk_outlines(points: np.ndarray, ends: np.ndarray, distances: np.ndarray, margin: float = SHRINK_MARGIN
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """pyclipper's result (``PyclipperOffset``, ``JT_ROUND``, ``ET_CLOSEDPOLYGON``, ``Execute(distance)``) for every
+    polygon and distance it can vouch for (see the module docstring).
+
+    Args:
+        points: ``N x 2`` integer ``(x, y)`` vertices of all polygons, one after another.
+        ends: ``P`` int64, where each polygon's points end (``np.cumsum`` of their lengths).
+        distances: ``P x R`` float64 offsets, negative (shrinking) and at least 1 pixel; others are not vouched for.
+        margin: see :data:`SHRINK_MARGIN`.
+
+    Returns:
+        ``(outlines, outline_ends, vouched)``: the shrunk outlines one after another (``M x 2`` int32, polygon by
+        polygon, distance by distance); ``P * R`` int64 ends in that order (an outline not vouched for adds no
+        points); ``P x R`` bool, which results are vouched for. A vouched-for outline is what pyclipper returns as
+        its only piece, maybe from another start and in the other direction (the same pixels when filled).
+
+    Raises:
+        ValueError: ``ends`` not splitting ``points``, or ``distances`` not ``P x R``.
+    """
+    pts = np.ascontiguousarray(points, np.int64).reshape(-1, 2)
+    ends = np.ascontiguousarray(ends, np.int64).reshape(-1)
+    dist = np.ascontiguousarray(distances, np.float64)
+    if dist.ndim != 2 or dist.shape[0] != len(ends):
+        raise ValueError(f"shrunk_outlines: distances must be {len(ends)} x R, got shape {dist.shape}")
+    if not ends_split(ends, len(pts)):
+        raise ValueError("shrunk_outlines: ends must rise to the number of points")
+    return _shrunk_outlines(pts, ends, dist, float(margin), SHRINK_MAX_POINTS)
+
+
+@numba.njit(cache=True)
+def _round(v):  # pragma: no cover - compiled
+    """Clipper's ``Round``: half away from zero."""
+    return np.int64(v - 0.5) if v < 0 else np.int64(v + 0.5)
+
+
+@numba.njit(cache=True)
+def _shrunk_outlines(points, ends, distances, margin, max_points):  # pragma: no cover - compiled
+    n_polys, n_dist = distances.shape
+    out = np.empty((0, 2), np.int32)
+    capacity = 0
+    written = 0
+    out_ends = np.empty(n_polys * n_dist, np.int64)
+    vouched = np.zeros((n_polys, n_dist), np.bool_)
+    src = np.empty((max_points, 2), np.int64)
+    start = 0
+    for p in range(n_polys):
+        end = ends[p]
+        n = _clean_source(points[start:end], src)
+        start = end
+        for r in range(n_dist):
+            delta = distances[p, r]
+            if 3 <= n <= max_points and delta <= -1.0:
+                shrunk = _vouched_shrink(src[:n], delta, margin)
+                k = shrunk.shape[0]
+                if k:
+                    if written + k > capacity:
+                        capacity = max(2 * capacity, written + k, 256)
+                        grown = np.empty((capacity, 2), np.int32)
+                        grown[:written] = out[:written]
+                        out = grown
+                    for i in range(k):
+                        out[written + i, 0], out[written + i, 1] = shrunk[i, 0], shrunk[i, 1]
+                    written += k
+                    vouched[p, r] = True
+            out_ends[p * n_dist + r] = written
+    return out[:written].copy(), out_ends, vouched
+
+
+@numba.njit(cache=True)
+def _clean_source(poly, src):  # pragma: no cover - compiled
+    """``ClipperOffset.AddPath`` and ``FixOrientations`` for one closed polygon: copies of the first point at the
+    end and repeated points dropped, the outline turned to Clipper's positive orientation. Writes ``src`` and
+    returns its length (0: too many points for ``src``, or a vertex that turns straight back)."""
+    last = poly.shape[0] - 1
+    while last > 0 and poly[last, 0] == poly[0, 0] and poly[last, 1] == poly[0, 1]:
+        last -= 1
+    n = 0
+    for i in range(last + 1):
+        if n == 0 or poly[i, 0] != src[n - 1, 0] or poly[i, 1] != src[n - 1, 1]:
+            if n == src.shape[0]:
+                return 0
+            src[n, 0], src[n, 1] = poly[i, 0], poly[i, 1]
+            n += 1
+    if n < 3:
+        return n
+    twice = 0  # Clipper's Area() (exact here: integers), orientation = area >= 0
+    j = n - 1
+    for i in range(n):
+        twice += (src[j, 0] + src[i, 0]) * (src[j, 1] - src[i, 1])
+        j = i
+    if twice > 0:  # -twice / 2 < 0: Clipper reverses the path
+        for i in range(n // 2):
+            a0, a1 = src[i, 0], src[i, 1]
+            src[i, 0], src[i, 1] = src[n - 1 - i, 0], src[n - 1 - i, 1]
+            src[n - 1 - i, 0], src[n - 1 - i, 1] = a0, a1
+    for i in range(n):  # a vertex where the outline turns straight back: Clipper's half-circle there; left to it
+        h = i - 1 if i > 0 else n - 1
+        j = i + 1 if i + 1 < n else 0
+        ax, ay = src[i, 0] - src[h, 0], src[i, 1] - src[h, 1]
+        bx, by = src[j, 0] - src[i, 0], src[j, 1] - src[i, 1]
+        if ax * by - ay * bx == 0 and ax * bx + ay * by < 0:
+            return 0
+    return n
+
+
+@numba.njit(cache=True)
+def _raw_offset(src, delta):  # pragma: no cover - compiled
+    """``ClipperOffset.DoOffset`` of one oriented polygon: ``(points M x 2 int64, kinds M int8)`` with kinds 1, 2, 3
+    for a loop's three points (moved end of the edge before, the vertex, moved start of the edge after), 0 else."""
+    n = src.shape[0]
+    nx = np.empty(n)
+    ny = np.empty(n)
+    for j in range(n):
+        j1 = j + 1 if j + 1 < n else 0
+        dx = float(src[j1, 0] - src[j, 0])
+        dy = float(src[j1, 1] - src[j, 1])
+        f = 1.0 / np.sqrt(dx * dx + dy * dy)
+        dx *= f
+        dy *= f
+        nx[j], ny[j] = dy, -dx
+    size = abs(delta)
+    tolerance = _ARC_TOLERANCE
+    if _ARC_TOLERANCE > size * 0.25:
+        tolerance = size * 0.25
+    steps = np.pi / np.arccos(1 - tolerance / size)
+    if steps > size * np.pi:
+        steps = size * np.pi
+    two_pi = np.pi * 2
+    m_sin = np.sin(two_pi / steps)
+    m_cos = np.cos(two_pi / steps)
+    per_rad = steps / two_pi
+    if delta < 0.0:
+        m_sin = -m_sin
+    cap = 3 * n + 8
+    raw = np.empty((cap, 2), np.int64)
+    kinds = np.zeros(cap, np.int8)
+    m = 0
+    k = n - 1
+    for j in range(n):
+        sx, sy = float(src[j, 0]), float(src[j, 1])
+        sin_a = nx[k] * ny[j] - nx[j] * ny[k]
+        if abs(sin_a * delta) < 1.0:
+            cos_a = nx[k] * nx[j] + ny[j] * ny[k]
+            if cos_a > 0:  # almost straight on: one point, and k stays (as in Clipper)
+                if m + 1 > cap:
+                    raw, kinds, cap = _grow(raw, kinds, m + 1)
+                raw[m, 0], raw[m, 1] = _round(sx + nx[k] * delta), _round(sy + ny[k] * delta)
+                m += 1
+                continue
+        elif sin_a > 1.0:
+            sin_a = 1.0
+        elif sin_a < -1.0:
+            sin_a = -1.0
+        if sin_a * delta < 0:
+            if m + 3 > cap:
+                raw, kinds, cap = _grow(raw, kinds, m + 3)
+            raw[m, 0], raw[m, 1] = _round(sx + nx[k] * delta), _round(sy + ny[k] * delta)
+            raw[m + 1, 0], raw[m + 1, 1] = src[j, 0], src[j, 1]
+            raw[m + 2, 0], raw[m + 2, 1] = _round(sx + nx[j] * delta), _round(sy + ny[j] * delta)
+            kinds[m], kinds[m + 1], kinds[m + 2] = 1, 2, 3
+            m += 3
+        else:  # DoRound
+            a = np.arctan2(sin_a, nx[k] * nx[j] + ny[k] * ny[j])
+            count = max(np.int64(_round(per_rad * abs(a))), 1)
+            if m + count + 1 > cap:
+                raw, kinds, cap = _grow(raw, kinds, m + count + 1)
+            x, y = nx[k], ny[k]
+            for _ in range(count):
+                raw[m, 0], raw[m, 1] = _round(sx + x * delta), _round(sy + y * delta)
+                m += 1
+                x2 = x
+                x = x * m_cos - m_sin * y
+                y = x2 * m_sin + y * m_cos
+            raw[m, 0], raw[m, 1] = _round(sx + nx[j] * delta), _round(sy + ny[j] * delta)
+            m += 1
+        k = j
+    return raw[:m], kinds[:m]
+
+
+@numba.njit(cache=True)
+def _grow(raw, kinds, least):  # pragma: no cover - compiled
+    cap = max(2 * raw.shape[0], least)
+    bigger = np.empty((cap, 2), np.int64)
+    bigger[:raw.shape[0]] = raw
+    more = np.zeros(cap, np.int8)
+    more[:kinds.shape[0]] = kinds
+    return bigger, more, cap
+
+
+@numba.njit(cache=True)
+def _slopes_equal(ax, ay, bx, by, cx, cy):  # pragma: no cover - compiled
+    return (ay - by) * (bx - cx) == (ax - bx) * (by - cy)
+
+
+@numba.njit(cache=True)
+def _clean_path(raw, kinds):  # pragma: no cover - compiled
+    """``ClipperBase.AddPath`` on the raw path (closed): repeated points and points on a straight line between
+    their neighbours removed, in Clipper's order. Returns the kept indices in ring order from Clipper's start, or
+    none when the path is dropped (fewer than three points, or flat)."""
+    high = raw.shape[0] - 1
+    while high > 0 and raw[high, 0] == raw[0, 0] and raw[high, 1] == raw[0, 1]:
+        high -= 1
+    while high > 0 and raw[high, 0] == raw[high - 1, 0] and raw[high, 1] == raw[high - 1, 1]:
+        high -= 1
+    if high < 2:
+        return np.empty(0, np.int64)
+    n = high + 1
+    nxt = np.empty(n, np.int64)
+    prv = np.empty(n, np.int64)
+    for i in range(n):
+        nxt[i] = i + 1 if i + 1 < n else 0
+        prv[i] = i - 1 if i > 0 else n - 1
+    e = 0
+    e_start = 0
+    loop_stop = 0
+    while True:
+        f = nxt[e]
+        if raw[e, 0] == raw[f, 0] and raw[e, 1] == raw[f, 1]:
+            if e == f:
+                break
+            if e == e_start:
+                e_start = f
+            nxt[prv[e]], prv[f] = f, prv[e]
+            e = f
+            loop_stop = e
+            continue
+        if prv[e] == nxt[e]:
+            break
+        b = prv[e]
+        if _slopes_equal(raw[b, 0], raw[b, 1], raw[e, 0], raw[e, 1], raw[f, 0], raw[f, 1]):
+            if e == e_start:
+                e_start = f
+            nxt[b], prv[f] = f, b
+            e = b
+            loop_stop = e
+            continue
+        e = nxt[e]
+        if e == loop_stop:
+            break
+    if prv[e] == nxt[e]:
+        return np.empty(0, np.int64)
+    kept = np.empty(n, np.int64)
+    count = 0
+    i = e_start
+    flat = True
+    while True:
+        kept[count] = i
+        count += 1
+        if raw[i, 1] != raw[e_start, 1]:
+            flat = False
+        i = nxt[i]
+        if i == e_start:
+            break
+    if flat:
+        return np.empty(0, np.int64)
+    return kept[:count]
+
+
+@numba.njit(cache=True)
+def _x_on_row(x0, y0, x1, y1, y):  # pragma: no cover - compiled
+    return x0 + (x1 - x0) * (y - y0) / (y1 - y0)
+
+
+@numba.njit(cache=True)
+def _edges_apart(ring, i, j, margin):  # pragma: no cover - compiled
+    """Whether edges ``i`` and ``j`` of ``ring`` (``K x 2``, edge ``i`` from point ``i`` to the next) stay more
+    than ``margin`` apart in x on every row both span, the rows of vertices they share excepted (see
+    :func:`~freereal_hf.models.kernels.plain_outlines`; ``ring`` has no repeated or straight-through points)."""
+    n = ring.shape[0]
+    i1 = i + 1 if i + 1 < n else 0
+    j1 = j + 1 if j + 1 < n else 0
+    ax0, ay0, ax1, ay1 = ring[i, 0], ring[i, 1], ring[i1, 0], ring[i1, 1]
+    bx0, by0, bx1, by1 = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
+    lo, top = max(min(ay0, ay1), min(by0, by1)), min(max(ay0, ay1), max(by0, by1))
+    if lo > top:  # no row in common
+        return True
+    adjacent = j == i1 or j1 == i
+    if ay0 == ay1 and by0 == by1:  # two horizontal edges on one row (adjacent ones were straight-through)
+        return max(min(bx0, bx1) - max(ax0, ax1), min(ax0, ax1) - max(bx0, bx1)) > margin
+    if ay0 == ay1 or by0 == by1:
+        if adjacent:  # the other edge meets the horizontal one's row only at their shared end
+            return True
+        if ay0 == ay1:
+            x, left, right = _x_on_row(bx0, by0, bx1, by1, ay0), min(ax0, ax1), max(ax0, ax1)
+        else:
+            x, left, right = _x_on_row(ax0, ay0, ax1, ay1, by0), min(bx0, bx1), max(bx0, bx1)
+        return not (left - margin < x < right + margin)
+    if adjacent:
+        if lo == top:  # the shared vertex is their only row in common
+            return True
+        # both leave the shared vertex on the same side: apart on every other vertex row they span (their distance
+        # shrinks to 0 towards the vertex, so the row nearest it decides)
+        shared_y = ay0 if (ax0 == bx0 and ay0 == by0) or (ax0 == bx1 and ay0 == by1) else ay1
+        for q in range(n):
+            y = ring[q, 1]
+            if y != shared_y and lo <= y <= top and abs(
+                    _x_on_row(bx0, by0, bx1, by1, y) - _x_on_row(ax0, ay0, ax1, ay1, y)) <= margin:
+                return False
+        return True
+    # their distance is linear in y: apart at both ends of the common rows, on one side, is enough
+    s_lo = _x_on_row(bx0, by0, bx1, by1, lo) - _x_on_row(ax0, ay0, ax1, ay1, lo)
+    s_top = _x_on_row(bx0, by0, bx1, by1, top) - _x_on_row(ax0, ay0, ax1, ay1, top)
+    return not (abs(s_lo) <= margin or abs(s_top) <= margin or (s_lo > 0) != (s_top > 0))
+
+
+@numba.njit(cache=True)
+def _flat_linked(ring, i, j):  # pragma: no cover - compiled
+    """Whether edges ``i`` and ``j`` follow each other through horizontal edges only (one way round or the other),
+    the path going on up or down across that row: then they are one bound of the sweep, one replacing the other on
+    that row, never side by side."""
+    n = ring.shape[0]
+    for a, b in ((i, j), (j, i)):
+        k = a + 1 if a + 1 < n else 0
+        while k != b:
+            k1 = k + 1 if k + 1 < n else 0
+            if ring[k, 1] != ring[k1, 1]:
+                break
+            k = k1
+        if k == b:
+            b1 = b + 1 if b + 1 < n else 0
+            row = ring[b, 1]
+            return (ring[a, 1] - row) * (ring[b1, 1] - row) < 0
+    return False
+
+
+@numba.njit(cache=True)
+def _orient(ax, ay, bx, by, cx, cy):  # pragma: no cover - compiled
+    v = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    return (v > 0) - (v < 0)
+
+
+@numba.njit(cache=True)
+def _segments_meet(ring, i, j):  # pragma: no cover - compiled
+    """Whether edges ``i`` and ``j`` of ``ring`` share any point (exact, integers)."""
+    n = ring.shape[0]
+    i1 = i + 1 if i + 1 < n else 0
+    j1 = j + 1 if j + 1 < n else 0
+    ax0, ay0, ax1, ay1 = ring[i, 0], ring[i, 1], ring[i1, 0], ring[i1, 1]
+    bx0, by0, bx1, by1 = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
+    if max(ax0, ax1) < min(bx0, bx1) or max(bx0, bx1) < min(ax0, ax1) or \
+            max(ay0, ay1) < min(by0, by1) or max(by0, by1) < min(ay0, ay1):
+        return False
+    o1 = _orient(ax0, ay0, ax1, ay1, bx0, by0)
+    o2 = _orient(ax0, ay0, ax1, ay1, bx1, by1)
+    o3 = _orient(bx0, by0, bx1, by1, ax0, ay0)
+    o4 = _orient(bx0, by0, bx1, by1, ax1, ay1)
+    if o1 * o2 > 0 or o3 * o4 > 0:
+        return False
+    return True  # crossing, touching or overlapping (bounding boxes overlap)
+
+
+@numba.njit(cache=True)
+def _crossing(ring, rows, i, j):  # pragma: no cover - compiled
+    """Where Clipper's sweep puts the crossing of edges ``i`` and ``j`` (``IntersectPoint``, or a horizontal edge's
+    crossing in ``ProcessHorizontal``), when they cross properly and the sweep provably finds the crossing in or
+    before the scanbeam that holds it (so that no clamp to the beam's bottom applies). ``(ok, x, y)``."""
+    n = ring.shape[0]
+    i1 = i + 1 if i + 1 < n else 0
+    j1 = j + 1 if j + 1 < n else 0
+    a0x, a0y, a1x, a1y = ring[i, 0], ring[i, 1], ring[i1, 0], ring[i1, 1]
+    b0x, b0y, b1x, b1y = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
+    # proper crossing: each edge's ends strictly on both sides of the other
+    if _orient(a0x, a0y, a1x, a1y, b0x, b0y) * _orient(a0x, a0y, a1x, a1y, b1x, b1y) >= 0 or \
+            _orient(b0x, b0y, b1x, b1y, a0x, a0y) * _orient(b0x, b0y, b1x, b1y, a1x, a1y) >= 0:
+        return False, 0, 0, 0.0, 0.0
+    # Clipper's edges: Bot is the end with the larger y, Top the other; Dx = dx / dy from Bot to Top
+    if a0y >= a1y:
+        abx, aby, atx, aty = a0x, a0y, a1x, a1y
+    else:
+        abx, aby, atx, aty = a1x, a1y, a0x, a0y
+    if b0y >= b1y:
+        bbx, bby, btx, bty = b0x, b0y, b1x, b1y
+    else:
+        bbx, bby, btx, bty = b1x, b1y, b0x, b0y
+    cross = (a1x - a0x) * (b1y - b0y) - (a1y - a0y) * (b1x - b0x)
+    t_i = ((b0x - a0x) * (b1y - b0y) - (b0y - a0y) * (b1x - b0x)) / cross
+    t_j = ((b0x - a0x) * (a1y - a0y) - (b0y - a0y) * (a1x - a0x)) / cross
+    a_flat, b_flat = aty == aby, bty == bby
+    if a_flat and b_flat:
+        return False, 0, 0, 0.0, 0.0
+    if a_flat or b_flat:  # ProcessHorizontal: the other edge's TopX on the horizontal's row
+        if a_flat:
+            hy, left, right = aty, min(a0x, a1x), max(a0x, a1x)
+            ex, ey, etx, ety = bbx, bby, btx, bty
+        else:
+            hy, left, right = bty, min(b0x, b1x), max(b0x, b1x)
+            ex, ey, etx, ety = abx, aby, atx, aty
+        if not (ety < hy < ey):
+            return False, 0, 0, 0.0, 0.0
+        x = ex + _round((etx - ex) / (ety - ey) * (hy - ey))
+        if not (left < x < right):
+            return False, 0, 0, 0.0, 0.0
+        return True, np.int64(x), np.int64(hy), t_i, t_j
+    adx = (atx - abx) / (aty - aby)
+    bdx = (btx - bbx) / (bty - bby)
+    if adx == bdx:
+        return False, 0, 0, 0.0, 0.0
+    # Edge1 is the one on the left below the crossing (the smaller Dx): BuildIntersectList's order
+    if adx < bdx:
+        e1bx, e1by, e1ty, e1dx = abx, aby, aty, adx
+        e2bx, e2by, e2ty, e2dx = bbx, bby, bty, bdx
+    else:
+        e1bx, e1by, e1ty, e1dx = bbx, bby, bty, bdx
+        e2bx, e2by, e2ty, e2dx = abx, aby, aty, adx
+    if e1dx == 0:
+        x = e1bx
+        b2 = e2by - (e2bx / e2dx)
+        y = _round(x / e2dx + b2)
+    elif e2dx == 0:
+        x = e2bx
+        b1 = e1by - (e1bx / e1dx)
+        y = _round(x / e1dx + b1)
+    else:
+        b1 = e1bx - e1by * e1dx
+        b2 = e2bx - e2by * e2dx
+        q = (b2 - b1) / (e1dx - e2dx)
+        y = _round(q)
+        if abs(e1dx) < abs(e2dx):
+            x = _round(e1dx * q + b1)
+        else:
+            x = _round(e2dx * q + b2)
+    if y < e1ty or y < e2ty:
+        y = e1ty if e1ty > e2ty else e2ty
+        if abs(e1dx) < abs(e2dx):
+            x = e1bx + _round(e1dx * (y - e1by))
+        else:
+            x = e2bx + _round(e2dx * (y - e2by))
+    # The sweep compares the edges' rounded x (TopX) on the vertex rows both span, from the bottom up: below the
+    # crossing it must not see them swapped (and on the row where the later one starts, it must see them apart:
+    # with a tie, an edge starting there would be inserted by where it goes); above, the first row where they are
+    # swapped is where it finds the crossing (the top of that scanbeam), and they must not swap back after it.
+    y0 = a0y + t_i * (a1y - a0y)
+    first, last = max(e1ty, e2ty), min(e1by, e2by)
+    beam_bottom = last
+    found = False
+    for q in range(rows.shape[0] - 1, -1, -1):
+        row = rows[q]
+        if row < first or row > last:
+            continue
+        if abs(row - y0) < 1e-9:
+            return False, 0, 0, 0.0, 0.0
+        x1 = e1bx + _round(e1dx * (row - e1by))
+        x2 = e2bx + _round(e2dx * (row - e2by))
+        if row > y0:
+            if x1 > x2 or (row == last and x1 == x2):
+                return False, 0, 0, 0.0, 0.0
+            beam_bottom = row
+        elif not found:
+            if x1 > x2:
+                found = True
+            else:
+                beam_bottom = row
+        elif x1 < x2:
+            return False, 0, 0, 0.0, 0.0
+    if not found:
+        return False, 0, 0, 0.0, 0.0
+    if y > beam_bottom:  # found late: Clipper keeps the point in the scanbeam, on the more vertical edge
+        y = beam_bottom
+        if abs(e1dx) > abs(e2dx):
+            x = e2bx + _round(e2dx * (y - e2by))
+        else:
+            x = e1bx + _round(e1dx * (y - e1by))
+    return True, np.int64(x), np.int64(y), t_i, t_j
+
+
+@numba.njit(cache=True)
+def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
+    """The shrunk outline of one oriented polygon (``K x 2`` int64), or ``0 x 2`` when not vouched for."""
+    nothing = np.empty((0, 2), np.int64)
+    raw, kinds = _raw_offset(src, delta)
+    kept = _clean_path(raw, kinds)
+    n = kept.shape[0]
+    if n < 3:
+        return nothing
+    ring = np.empty((n, 2), np.int64)
+    kind = np.empty(n, np.int8)
+    for i in range(n):
+        ring[i, 0], ring[i, 1] = raw[kept[i], 0], raw[kept[i], 1]
+        kind[i] = kinds[kept[i]]
+    # each loop whole after the clean-up: its vertex between its two moved points
+    total = 0
+    for i in range(raw.shape[0]):
+        total += kinds[i] == 2
+    loops = 0
+    for i in range(n):
+        if kind[i] == 2:
+            h = i - 1 if i > 0 else n - 1
+            j = i + 1 if i + 1 < n else 0
+            if kind[h] != 1 or kind[j] != 3:
+                return nothing
+            loops += 1
+    if loops != total:
+        return nothing
+    # each edge's loops (by their vertex's index, -1: none): an inner edge's (A -> P, P -> B), the loop a moved edge
+    # leads into (it ends at an A) and the one it leads out of (it starts at a B); each edge's rows
+    inner = np.full(n, -1, np.int64)
+    into = np.full(n, -1, np.int64)
+    out_of = np.full(n, -1, np.int64)
+    low = np.empty(n, np.int64)
+    high = np.empty(n, np.int64)
+    for e in range(n):
+        e1 = e + 1 if e + 1 < n else 0
+        low[e], high[e] = min(ring[e, 1], ring[e1, 1]), max(ring[e, 1], ring[e1, 1])
+        if kind[e] == 1 and kind[e1] == 2:
+            inner[e] = e1
+        elif kind[e] == 2 and kind[e1] == 3:
+            inner[e] = e
+        else:
+            if kind[e1] == 1:
+                into[e] = e1 + 1 if e1 + 1 < n else 0
+            if kind[e] == 3:
+                out_of[e] = e - 1 if e > 0 else n - 1
+    rows = np.unique(ring[:, 1])
+    # a loop's moved edges cross once, where the sweep provably computes it
+    cross_x = np.empty(n, np.int64)
+    cross_y = np.empty(n, np.int64)
+    at_in = np.full(n, np.nan)   # per edge: where the loop it leads into crosses it
+    at_out = np.full(n, np.nan)  # per edge: where the loop it leads out of crosses it
+    for q in range(n):
+        if kind[q] == 2:
+            a = q - 1 if q > 0 else n - 1
+            e_in = a - 1 if a > 0 else n - 1
+            b = q + 1 if q + 1 < n else 0
+            ok, x, y, t_in, t_out = _crossing(ring, rows, e_in, b)
+            if not ok:
+                return nothing
+            cross_x[q], cross_y[q] = x, y
+            at_in[e_in], at_out[b] = t_in, t_out
+    # every two other edges: of one loop (not adjacent), meeting nowhere; else apart
+    for i in range(n):
+        i1 = i + 1 if i + 1 < n else 0
+        for j in range(i + 1, n):
+            if low[j] > high[i] or low[i] > high[j]:
+                continue  # no row in common
+            j1 = j + 1 if j + 1 < n else 0
+            li = inner[i] if inner[i] >= 0 else into[i]
+            lj = inner[j] if inner[j] >= 0 else into[j]
+            shared = -1
+            for u in (li, out_of[i] if inner[i] < 0 else -1):
+                if u >= 0 and (u == lj or (inner[j] < 0 and u == out_of[j])):
+                    shared = u
+            if shared >= 0:
+                if inner[i] < 0 and inner[j] < 0:  # the loop's two moved edges: their crossing is checked above
+                    continue
+                if j == i1 or j1 == i:  # adjacent within the loop
+                    continue
+                if _segments_meet(ring, i, j):
+                    return nothing
+                continue
+            if not _edges_apart(ring, i, j, margin) and not _flat_linked(ring, i, j):
+                return nothing
+    # a moved edge between two loops keeps a piece only if the first crossing comes before the second (else the
+    # polygon has collapsed there, e.g. a triangle shrunk past its incircle, whose crossings turn it by 180 degrees)
+    for e in range(n):
+        if not at_out[e] < at_in[e] and not (np.isnan(at_out[e]) or np.isnan(at_in[e])):
+            return nothing
+    # the outline: each loop replaced by its crossing
+    res = np.empty((n, 2), np.int64)
+    m = 0
+    for i in range(n):
+        if kind[i] == 1 or kind[i] == 3:
+            continue
+        if kind[i] == 2:
+            res[m, 0], res[m, 1] = cross_x[i], cross_y[i]
+        else:
+            res[m, 0], res[m, 1] = ring[i, 0], ring[i, 1]
+        m += 1
+    return _fixup(res[:m], src)
+
+
+@numba.njit(cache=True)
+def _fixup(res, src):  # pragma: no cover - compiled
+    """``Clipper.FixupOutPolygon``: repeated points and points on a straight line between their neighbours
+    removed; ``0 x 2`` when fewer than three remain, a removal turned straight back (where Clipper's result would
+    depend on its start), or the outline runs the other way round than the polygon (it collapsed)."""
+    nothing = np.empty((0, 2), np.int64)
+    n = res.shape[0]
+    if n < 3:
+        return nothing
+    nxt = np.empty(n, np.int64)
+    prv = np.empty(n, np.int64)
+    for i in range(n):
+        nxt[i] = i + 1 if i + 1 < n else 0
+        prv[i] = i - 1 if i > 0 else n - 1
+    pp = 0
+    last_ok = -1
+    alive = n
+    while True:
+        if prv[pp] == pp or prv[pp] == nxt[pp]:
+            return nothing
+        a, b = prv[pp], nxt[pp]
+        same = (res[pp, 0] == res[b, 0] and res[pp, 1] == res[b, 1]) or \
+            (res[pp, 0] == res[a, 0] and res[pp, 1] == res[a, 1])
+        if same or _slopes_equal(res[a, 0], res[a, 1], res[pp, 0], res[pp, 1], res[b, 0], res[b, 1]):
+            if not same and (res[pp, 0] - res[a, 0]) * (res[b, 0] - res[pp, 0]) + \
+                    (res[pp, 1] - res[a, 1]) * (res[b, 1] - res[pp, 1]) < 0:
+                return nothing
+            last_ok = -1
+            nxt[a], prv[b] = b, a
+            alive -= 1
+            pp = a
+        elif pp == last_ok:
+            break
+        else:
+            if last_ok == -1:
+                last_ok = pp
+            pp = nxt[pp]
+    out = np.empty((alive, 2), np.int64)
+    i = pp
+    for k in range(alive):
+        out[k, 0], out[k, 1] = res[i, 0], res[i, 1]
+        i = nxt[i]
+    twice = 0
+    j = alive - 1
+    for i in range(alive):
+        twice += (out[j, 0] + out[i, 0]) * (out[j, 1] - out[i, 1])
+        j = i
+    source = 0
+    j = src.shape[0] - 1
+    for i in range(src.shape[0]):
+        source += (src[j, 0] + src[i, 0]) * (src[j, 1] - src[i, 1])
+        j = i
+    if twice == 0 or (twice > 0) != (source > 0):
+        return nothing
+    return out
+
+
+__all__ = ["shrunk_outlines", "SHRINK_MARGIN", "SHRINK_MAX_POINTS"]
