@@ -550,41 +550,46 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
             if kind[e] == 3:
                 out_of[e] = e - 1 if e > 0 else n - 1
     rows = np.unique(ring[:, 1])
-    # a loop's moved edges cross once, where the sweep provably computes it
+    # A loop is the path's edges E0 (moved, into A), E1 (A -> P), E2 (P -> B), E3 (moved, out of B). Exactly one of
+    # its non-adjacent pairs must cross, properly and where the sweep provably computes the point: usually E0 and
+    # E3 (the point replaces A, P, B); at a vertex where the outline runs almost straight on, A and B are a pixel
+    # or two apart and E3 may cross E1 instead (A stays) or E2 cross E0 (B stays). The other pairs meet nowhere.
     cross_x = np.empty(n, np.int64)
     cross_y = np.empty(n, np.int64)
-    at_in = np.full(n, np.nan)   # per edge: where the loop it leads into crosses it
-    at_out = np.full(n, np.nan)  # per edge: where the loop it leads out of crosses it
+    choice = np.full(n, -1, np.int64)
+    at_in = np.full(n, np.nan)   # per edge: where the outline leaves it for the loop it leads into
+    at_out = np.full(n, np.nan)  # per edge: where the outline joins it from the loop it leads out of
     for q in range(n):
         if kind[q] == 2:
-            a = q - 1 if q > 0 else n - 1
-            e_in = a - 1 if a > 0 else n - 1
-            b = q + 1 if q + 1 < n else 0
-            ok, x, y, t_in, t_out = _crossing(ring, rows, e_in, b)
+            e1 = q - 1 if q > 0 else n - 1
+            e0 = e1 - 1 if e1 > 0 else n - 1
+            e3 = q + 1 if q + 1 < n else 0
+            first, second, which, meeting = 0, 0, -1, 0
+            for c in range(3):
+                i, j = (e0, e3) if c == 0 else ((e1, e3) if c == 1 else (e0, q))
+                if _segments_meet(ring, i, j):
+                    meeting += 1
+                    first, second, which = i, j, c
+            if meeting != 1:
+                return nothing
+            ok, x, y, t_i, t_j = _crossing(ring, rows, first, second)
             if not ok:
                 return nothing
-            cross_x[q], cross_y[q] = x, y
-            at_in[e_in], at_out[b] = t_in, t_out
-    # every two other edges: of one loop (not adjacent), meeting nowhere; else apart
+            cross_x[q], cross_y[q], choice[q] = x, y, which
+            at_in[e0] = 1.0 if which == 1 else t_i
+            at_out[e3] = 0.0 if which == 2 else t_j
+    # every two edges not of one loop: apart
     for i in range(n):
-        i1 = i + 1 if i + 1 < n else 0
         for j in range(i + 1, n):
             if low[j] > high[i] or low[i] > high[j]:
                 continue  # no row in common
-            j1 = j + 1 if j + 1 < n else 0
             li = inner[i] if inner[i] >= 0 else into[i]
             lj = inner[j] if inner[j] >= 0 else into[j]
             shared = -1
             for u in (li, out_of[i] if inner[i] < 0 else -1):
                 if u >= 0 and (u == lj or (inner[j] < 0 and u == out_of[j])):
                     shared = u
-            if shared >= 0:
-                if inner[i] < 0 and inner[j] < 0:  # the loop's two moved edges: their crossing is checked above
-                    continue
-                if j == i1 or j1 == i:  # adjacent within the loop
-                    continue
-                if _segments_meet(ring, i, j):
-                    return nothing
+            if shared >= 0:  # two edges of one loop: checked above
                 continue
             if not _edges_apart(ring, i, j, margin) and not _flat_linked(ring, i, j):
                 return nothing
@@ -593,16 +598,17 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
     for e in range(n):
         if not at_out[e] < at_in[e] and not (np.isnan(at_out[e]) or np.isnan(at_in[e])):
             return nothing
-    # the outline: each loop replaced by its crossing
+    # the outline: each loop replaced by its crossing (after A or before B where one of those stays)
     res = np.empty((n, 2), np.int64)
     m = 0
     for i in range(n):
-        if kind[i] == 1 or kind[i] == 3:
-            continue
         if kind[i] == 2:
             res[m, 0], res[m, 1] = cross_x[i], cross_y[i]
-        else:
+        elif kind[i] == 0 or (kind[i] == 1 and choice[i + 1 if i + 1 < n else 0] == 1) or \
+                (kind[i] == 3 and choice[i - 1 if i > 0 else n - 1] == 2):
             res[m, 0], res[m, 1] = ring[i, 0], ring[i, 1]
+        else:
+            continue
         m += 1
     return _fixup(res[:m], src)
 
