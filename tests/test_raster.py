@@ -1,4 +1,5 @@
-"""polygon_means gives cv2.fillPoly + cv2.mean's values to the bit, for all polygons of a map in one call."""
+"""polygon_means gives cv2.fillPoly + cv2.mean's values to the bit, for all polygons of a map in one call;
+fill_polygons gives cv2.fillPoly's maps, outlines reaching past the map included."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import numpy as np
 import pytest
 
 from freereal_hf.models import raster
-from freereal_hf.models.raster import polygon_means
+from freereal_hf.models.raster import fill_polygons, polygon_means
 
 
 def _opencv(score_map: np.ndarray, polygons: list[np.ndarray]) -> list[float]:
@@ -88,3 +89,79 @@ def test_bad_input_is_refused(points, ends):
 
 def test_no_polygons():
     assert polygon_means(np.zeros((4, 5), np.float32), np.zeros((0, 2), np.int32), []).shape == (0,)
+
+
+def _outline_sets(rng: np.random.Generator, count: int):
+    """(maps K x H x W of a dtype, points, starts, stops, values) with outlines inside, across and far beyond the
+    border (OpenCV clips those), random point sets and star shapes, some outlines absent from some maps."""
+    for trial in range(count):
+        h, w, k = int(rng.integers(1, 70)), int(rng.integers(1, 70)), int(rng.integers(1, 4))
+        spread = int(rng.choice([0, 3, 40, 3000]))
+        outlines = []
+        for _ in range(int(rng.integers(1, 7)) * k):
+            n = int(rng.integers(1, 16))
+            if trial % 2:
+                pts = np.stack([rng.integers(-spread, w + spread, n), rng.integers(-spread, h + spread, n)], 1)
+            else:
+                angles = np.sort(rng.random(n)) * 2 * np.pi
+                radii = rng.random(n) * (max(h, w) / 2 + spread)
+                pts = np.stack([w / 2 + radii * np.cos(angles), h / 2 + radii * np.sin(angles)], 1)
+            outlines.append(pts.astype(np.int32))
+        lengths = np.array([len(o) for o in outlines])
+        cut = np.concatenate([[0], np.cumsum(lengths)])
+        polys = len(outlines) // k
+        starts, stops = cut[:polys * k].reshape(polys, k), cut[1:polys * k + 1].reshape(polys, k)
+        stops = np.where(rng.random(starts.shape) < 0.2, starts, stops)  # some absent
+        dtype = np.uint8 if trial % 3 else np.int16
+        values = rng.integers(1, 250, polys)
+        yield np.zeros((k, h, w), dtype), np.concatenate(outlines), starts, stops, values
+
+
+def _opencv_fills(maps, points, starts, stops, values):
+    out = maps.copy()
+    for k in range(starts.shape[1]):
+        for p in range(starts.shape[0]):
+            if stops[p, k] > starts[p, k]:
+                cv2.fillPoly(out[k], [points[starts[p, k]:stops[p, k]]], int(values[p]))
+    return out
+
+
+def test_fills_equal_opencv_across_the_border():
+    """3,000 sets of outlines: every map equals cv2.fillPoly's, in order (later polygons over earlier ones)."""
+    differ = 0
+    for maps, points, starts, stops, values in _outline_sets(np.random.default_rng(11), 3000):
+        expected = _opencv_fills(maps, points, starts, stops, values)
+        fill_polygons(maps, points, starts, stops, values)
+        differ += not np.array_equal(maps, expected)
+    assert differ == 0
+
+
+def test_fills_fall_back_to_opencv_and_the_check_notices_a_wrong_copy(monkeypatch):
+    maps, points, starts, stops, values = next(_outline_sets(np.random.default_rng(3), 1))
+    expected = _opencv_fills(maps, points, starts, stops, values)
+    monkeypatch.setattr(raster, "_fills_agree_with_opencv", lambda: False)
+    monkeypatch.setattr(raster, "_fill_all", lambda *a: pytest.fail("the compiled copy ran"))
+    fill_polygons(maps, points, starts, stops, values)
+    np.testing.assert_array_equal(maps, expected)
+    monkeypatch.undo()
+    raster._fills_agree_with_opencv.cache_clear()
+    assert raster._fills_agree_with_opencv()
+    # a copy that draws anything else (here: outlines moved off points far beyond the border) is caught
+    original = raster._fill_all
+    monkeypatch.setattr(raster, "_fill_all", lambda maps, points, starts, stops, values: original(
+        maps, np.clip(points, -1, 10**6), starts, stops, values))
+    raster._fills_agree_with_opencv.cache_clear()
+    assert not raster._fills_agree_with_opencv()
+    raster._fills_agree_with_opencv.cache_clear()
+
+
+@pytest.mark.parametrize("starts,stops,values,maps", [
+    ([[0]], [[4]], [1], 1),  # past the points
+    ([[2]], [[1]], [1], 1),  # start after stop
+    ([[0, 0]], [[3, 3]], [1], 1),  # two maps' outlines, one map
+    ([[0]], [[3]], [1, 2], 1),  # values of another length
+])
+def test_fill_bad_input_is_refused(starts, stops, values, maps):
+    with pytest.raises(ValueError, match="fill_polygons"):
+        fill_polygons(np.zeros((maps, 5, 5), np.uint8), np.array([[0, 0], [4, 0], [4, 4]]), np.array(starts),
+                      np.array(stops), np.array(values))

@@ -21,6 +21,7 @@ import numpy as np
 
 from .base import MAX_INSTANCES
 from .polygons import polygon_offsetter, shrink_distances
+from .raster import fill_polygons
 from .shrink import shrunk_outlines
 
 # neighbour orders of the two mmcv ops: (dy, dx)
@@ -50,38 +51,40 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
         return out
     # every polygon checked and truncated at once, then sliced (a third of the per-polygon numpy calls)
     points = [np.asarray(p).reshape(-1, 2) for p in polygons]
-    ends = np.cumsum([len(p) for p in points]).tolist()
+    sizes = np.array([len(p) for p in points], np.int64)
+    ends = np.cumsum(sizes)
     flat = np.concatenate(points).astype(np.float64)
-    usable = np.isfinite(flat).all(axis=1)
-    bad = set(np.searchsorted(ends, np.flatnonzero(~usable), side="right").tolist())
-    flat = np.where(usable[:, None], flat, 0).astype(np.int32)
+    finite = np.isfinite(flat).all(axis=1)
+    usable = sizes >= 3
+    usable[np.searchsorted(ends, np.flatnonzero(~finite), side="right")] = False
+    flat = np.where(finite[:, None], flat, 0).astype(np.int32)
     # what pyclipper returns at distance 0 (every polygon's ratio-1 kernel) and when shrinking, where that is
-    # provable without it (docs/method.md, "Kernel outlines without pyclipper")
-    outlines, outline_ends, plain = plain_outlines(flat, np.asarray(ends, np.int64))
+    # provable without it (docs/method.md, "Kernel outlines without pyclipper"); the rest from pyclipper
+    outlines, outline_ends, plain = plain_outlines(flat, ends)
     distances = shrink_distances(flat, ends, ratios, max_shrink_dist)
-    shrunk, shrunk_ends, vouched = shrunk_outlines(flat, np.asarray(ends, np.int64), distances)
-    all_distances, plain, vouched = distances.tolist(), plain.tolist(), vouched.tolist()
-    cut, shrunk_cut, maps, n_ratios = [0, *outline_ends.tolist()], [0, *shrunk_ends.tolist()], list(out), len(ratios)
-    start = 0
-    for index, end in enumerate(ends):
-        begin, start = start, end
-        if end - begin < 3 or index in bad:
-            continue
-        value = index + 1 if ids else 1
-        shrunk_by = {0.0: outlines[cut[index]:cut[index + 1]]} if plain[index] else {}
-        offset = None  # pyclipper set up for this polygon on the first distance it is needed for
-        for k, distance in enumerate(all_distances[index]):
-            outline = shrunk_by.get(distance)
-            if outline is None:
-                if vouched[index][k]:
-                    at = index * n_ratios + k
-                    outline = shrunk[shrunk_cut[at]:shrunk_cut[at + 1]]
-                else:
-                    offset = offset or polygon_offsetter(flat[begin:end], np.int32)
-                    outline = offset(distance)
-                shrunk_by[distance] = outline
-            if len(outline):
-                cv2.fillPoly(maps[k], [outline], value)
+    shrunk, shrunk_ends, vouched = shrunk_outlines(flat, ends, distances)
+    at_zero = (distances == 0) & plain[:, None]
+    vouched &= ~at_zero
+    plain_cut = np.concatenate([[0], outline_ends])
+    shrunk_cut = np.concatenate([[0], shrunk_ends]) + len(outlines)
+    starts = np.where(at_zero, plain_cut[:-1, None], np.where(vouched, shrunk_cut[:-1].reshape(distances.shape), 0))
+    stops = np.where(at_zero, plain_cut[1:, None], np.where(vouched, shrunk_cut[1:].reshape(distances.shape), 0))
+    starts[~usable], stops[~usable] = 0, 0
+    pieces, count = [outlines, shrunk], len(outlines) + len(shrunk)
+    asked = usable[:, None] & ~at_zero & ~vouched
+    offset, done, last = None, {}, -1
+    for index, k in zip(*np.nonzero(asked)):
+        if index != last:  # pyclipper set up once per polygon, each distance asked once
+            offset, done, last = polygon_offsetter(flat[ends[index] - sizes[index]:ends[index]], np.int32), {}, index
+        distance = distances[index, k]
+        if distance not in done:
+            outline = offset(distance)
+            done[distance] = count, count + len(outline)
+            pieces.append(outline)
+            count += len(outline)
+        starts[index, k], stops[index, k] = done[distance]
+    values = np.arange(1, len(polygons) + 1) if ids else np.ones(len(polygons), np.int64)
+    fill_polygons(out, np.concatenate(pieces).astype(np.int32, copy=False), starts, stops, values)
     return out
 
 

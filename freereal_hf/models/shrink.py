@@ -389,7 +389,7 @@ def _segments_meet(ring, i, j):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _crossing(ring, rows, i, j):  # pragma: no cover - compiled
+def _crossing(ring, i, j):  # pragma: no cover - compiled
     """Where Clipper's sweep puts the crossing of edges ``i`` and ``j`` (``IntersectPoint``, or a horizontal edge's
     crossing in ``ProcessHorizontal``), when they cross properly and the sweep provably finds the crossing in or
     before the scanbeam that holds it (so that no clamp to the beam's bottom applies). ``(ok, x, y)``."""
@@ -470,10 +470,10 @@ def _crossing(ring, rows, i, j):  # pragma: no cover - compiled
     # swapped is where it finds the crossing (the top of that scanbeam), and they must not swap back after it.
     y0 = a0y + t_i * (a1y - a0y)
     first, last = max(e1ty, e2ty), min(e1by, e2by)
-    beam_bottom = last
-    found = False
-    for q in range(rows.shape[0] - 1, -1, -1):
-        row = rows[q]
+    found = -(1 << 62)  # the nearest row above the crossing where they are swapped
+    unswapped = 1 << 62  # the farthest row above it where they are not
+    for q in range(n):
+        row = ring[q, 1]
         if row < first or row > last:
             continue
         if abs(row - y0) < 1e-9:
@@ -483,16 +483,17 @@ def _crossing(ring, rows, i, j):  # pragma: no cover - compiled
         if row > y0:
             if x1 > x2 or (row == last and x1 == x2):
                 return False, 0, 0, 0.0, 0.0
-            beam_bottom = row
-        elif not found:
-            if x1 > x2:
-                found = True
-            else:
-                beam_bottom = row
+        elif x1 > x2:
+            found = max(found, row)
         elif x1 < x2:
-            return False, 0, 0, 0.0, 0.0
-    if not found:
+            unswapped = min(unswapped, row)
+    if found < first or unswapped < found:
         return False, 0, 0, 0.0, 0.0
+    beam_bottom = last  # the scanbeam's bottom: the next vertex row below the one where the sweep finds it
+    for q in range(n):
+        row = ring[q, 1]
+        if found < row < beam_bottom:
+            beam_bottom = row
     if y > beam_bottom:  # found late: Clipper keeps the point in the scanbeam, on the more vertical edge
         y = beam_bottom
         if abs(e1dx) > abs(e2dx):
@@ -503,8 +504,70 @@ def _crossing(ring, rows, i, j):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def _twice_area(pts):  # pragma: no cover - compiled
+    """Clipper's ``Area`` sum (``-2 x`` its area; integers, exact): negative for Clipper's positive orientation."""
+    total = 0
+    j = pts.shape[0] - 1
+    for i in range(pts.shape[0]):
+        total += (pts[j, 0] + pts[i, 0]) * (pts[j, 1] - pts[i, 1])
+        j = i
+    return total
+
+
+@numba.njit(cache=True)
+def _side_area(ring, x, y, first, last):  # pragma: no cover - compiled
+    """The same sum (float) for the closed path from the point ``(x, y)`` through ring points ``first`` to ``last``
+    (cyclic) and back."""
+    n = ring.shape[0]
+    total = 0.0
+    px, py = x, y
+    k = first
+    while True:
+        qx, qy = float(ring[k, 0]), float(ring[k, 1])
+        total += (px + qx) * (py - qy)
+        px, py = qx, qy
+        if k == last:
+            break
+        k = k + 1 if k + 1 < n else 0
+    return total + (px + x) * (py - y)
+
+
+@numba.njit(cache=True)
+def _touch(ring, i, j):  # pragma: no cover - compiled
+    """Where edges ``i`` and ``j`` meet when one's end lies strictly inside the other (they are not parallel):
+    ``(ok, x, y, t_i, t_j)``; anything else (shared ends, overlaps) is not ok."""
+    n = ring.shape[0]
+    i1 = i + 1 if i + 1 < n else 0
+    j1 = j + 1 if j + 1 < n else 0
+    for e, f, e1, f1, swap in ((i, j, i1, j1, False), (j, i, j1, i1, True)):
+        fx0, fy0, fx1, fy1 = ring[f, 0], ring[f, 1], ring[f1, 0], ring[f1, 1]
+        for end in range(2):
+            k = e if end == 0 else e1
+            px, py = ring[k, 0], ring[k, 1]
+            if _orient(fx0, fy0, fx1, fy1, px, py) != 0:
+                continue
+            inside = (px - fx0) * (fx1 - px) + (py - fy0) * (fy1 - py)
+            if inside <= 0:  # at or beyond an end of the other edge
+                return False, 0, 0, 0.0, 0.0
+            other = e1 if end == 0 else e
+            if _orient(fx0, fy0, fx1, fy1, ring[other, 0], ring[other, 1]) == 0:  # collinear overlap
+                return False, 0, 0, 0.0, 0.0
+            length = float((fx1 - fx0) * (fx1 - fx0) + (fy1 - fy0) * (fy1 - fy0))
+            t_f = ((px - fx0) * (fx1 - fx0) + (py - fy0) * (fy1 - fy0)) / length
+            t_e = 0.0 if end == 0 else 1.0
+            if swap:
+                return True, px, py, t_f, t_e
+            return True, px, py, t_e, t_f
+    return False, 0, 0, 0.0, 0.0
+
+
+@numba.njit(cache=True)
 def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
-    """The shrunk outline of one oriented polygon (``K x 2`` int64), or ``0 x 2`` when not vouched for."""
+    """The shrunk outline of one oriented polygon (``K x 2`` int64), or ``0 x 2`` when not vouched for.
+
+    The raw path's self-crossings each cut off the part of the path between them that runs the other way round
+    than the polygon (a loop: its winding is negative, and the union drops it); these parts must not overlap and
+    must hold every convex vertex's loop, and every two edges not cut off together stay apart."""
     nothing = np.empty((0, 2), np.int64)
     raw, kinds = _raw_offset(src, delta)
     kept = _clean_path(raw, kinds)
@@ -516,101 +579,141 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
     for i in range(n):
         ring[i, 0], ring[i, 1] = raw[kept[i], 0], raw[kept[i], 1]
         kind[i] = kinds[kept[i]]
-    # each loop whole after the clean-up: its vertex between its two moved points
-    total = 0
-    for i in range(raw.shape[0]):
-        total += kinds[i] == 2
-    loops = 0
-    for i in range(n):
-        if kind[i] == 2:
-            h = i - 1 if i > 0 else n - 1
-            j = i + 1 if i + 1 < n else 0
-            if kind[h] != 1 or kind[j] != 3:
-                return nothing
-            loops += 1
-    if loops != total:
-        return nothing
-    # each edge's loops (by their vertex's index, -1: none): an inner edge's (A -> P, P -> B), the loop a moved edge
-    # leads into (it ends at an A) and the one it leads out of (it starts at a B); each edge's rows
-    inner = np.full(n, -1, np.int64)
-    into = np.full(n, -1, np.int64)
-    out_of = np.full(n, -1, np.int64)
-    low = np.empty(n, np.int64)
-    high = np.empty(n, np.int64)
+    box = np.empty((n, 4), np.int64)  # each edge's rows and columns: low y, high y, low x, high x
     for e in range(n):
         e1 = e + 1 if e + 1 < n else 0
-        low[e], high[e] = min(ring[e, 1], ring[e1, 1]), max(ring[e, 1], ring[e1, 1])
-        if kind[e] == 1 and kind[e1] == 2:
-            inner[e] = e1
-        elif kind[e] == 2 and kind[e1] == 3:
-            inner[e] = e
-        else:
-            if kind[e1] == 1:
-                into[e] = e1 + 1 if e1 + 1 < n else 0
-            if kind[e] == 3:
-                out_of[e] = e - 1 if e > 0 else n - 1
-    rows = np.unique(ring[:, 1])
-    # A loop is the path's edges E0 (moved, into A), E1 (A -> P), E2 (P -> B), E3 (moved, out of B). Exactly one of
-    # its non-adjacent pairs must cross, properly and where the sweep provably computes the point: usually E0 and
-    # E3 (the point replaces A, P, B); at a vertex where the outline runs almost straight on, A and B are a pixel
-    # or two apart and E3 may cross E1 instead (A stays) or E2 cross E0 (B stays). The other pairs meet nowhere.
-    cross_x = np.empty(n, np.int64)
-    cross_y = np.empty(n, np.int64)
-    choice = np.full(n, -1, np.int64)
-    at_in = np.full(n, np.nan)   # per edge: where the outline leaves it for the loop it leads into
-    at_out = np.full(n, np.nan)  # per edge: where the outline joins it from the loop it leads out of
-    for q in range(n):
-        if kind[q] == 2:
-            e1 = q - 1 if q > 0 else n - 1
-            e0 = e1 - 1 if e1 > 0 else n - 1
-            e3 = q + 1 if q + 1 < n else 0
-            first, second, which, meeting = 0, 0, -1, 0
-            for c in range(3):
-                i, j = (e0, e3) if c == 0 else ((e1, e3) if c == 1 else (e0, q))
-                if _segments_meet(ring, i, j):
-                    meeting += 1
-                    first, second, which = i, j, c
-            if meeting != 1:
-                return nothing
-            ok, x, y, t_i, t_j = _crossing(ring, rows, first, second)
-            if not ok:
-                return nothing
-            cross_x[q], cross_y[q], choice[q] = x, y, which
-            at_in[e0] = 1.0 if which == 1 else t_i
-            at_out[e3] = 0.0 if which == 2 else t_j
-    # every two edges not of one loop: apart
+        box[e, 0], box[e, 1] = min(ring[e, 1], ring[e1, 1]), max(ring[e, 1], ring[e1, 1])
+        box[e, 2], box[e, 3] = min(ring[e, 0], ring[e1, 0]), max(ring[e, 0], ring[e1, 0])
+    near = np.empty((4 * n, 2), np.int64)  # pairs that do not meet but may be within the margin (grown as needed)
+    n_near = 0
+    positive = _twice_area(src) < 0
+    # each crossing: the point Clipper computes, the edge the outline leaves by and the one it joins (with where
+    # along them the exact crossing lies), the first ring point it cuts off
+    cx = np.empty(n, np.int64)
+    cy = np.empty(n, np.int64)
+    leave = np.empty(n, np.int64)
+    join = np.empty(n, np.int64)
+    t_leave = np.empty(n)
+    t_join = np.empty(n)
+    cut_from = np.empty(n, np.int64)
+    drop = np.full(n, -1, np.int64)       # ring point -> the crossing that cuts it off
+    owner = np.full((n, 2), -1, np.int64)  # edge -> the crossings whose cut-off part it is (wholly or in part)
+    count = 0
     for i in range(n):
         for j in range(i + 1, n):
-            if low[j] > high[i] or low[i] > high[j]:
-                continue  # no row in common
-            li = inner[i] if inner[i] >= 0 else into[i]
-            lj = inner[j] if inner[j] >= 0 else into[j]
-            shared = -1
-            for u in (li, out_of[i] if inner[i] < 0 else -1):
-                if u >= 0 and (u == lj or (inner[j] < 0 and u == out_of[j])):
-                    shared = u
-            if shared >= 0:  # two edges of one loop: checked above
+            if box[j, 0] > box[i, 1] or box[i, 0] > box[j, 1] or \
+                    box[j, 2] > box[i, 3] + margin or box[i, 2] > box[j, 3] + margin:
+                continue  # no row in common, or more than the margin apart on every row
+            if j == i + 1 or (i == 0 and j == n - 1) or not _segments_meet(ring, i, j):
+                if n_near == near.shape[0]:
+                    grown = np.empty((2 * n_near, 2), np.int64)
+                    grown[:n_near] = near
+                    near = grown
+                near[n_near, 0], near[n_near, 1] = i, j
+                n_near += 1
                 continue
-            if not _edges_apart(ring, i, j, margin) and not _flat_linked(ring, i, j):
+            ok, x, y, t_i, t_j = _crossing(ring, i, j)
+            if not ok:
+                if _proper(ring, i, j):
+                    return nothing  # a crossing the rounded sweep may put elsewhere
+                ok, x, y, t_i, t_j = _touch(ring, i, j)
+                if not ok:
+                    return nothing
+            i1, j1 = i + 1, j + 1 if j + 1 < n else 0
+            ex = ring[i, 0] + t_i * (ring[i1, 0] - ring[i, 0])
+            ey = ring[i, 1] + t_i * (ring[i1, 1] - ring[i, 1])
+            # the part cut off is the shorter way round between the two edges, and must run the other way round
+            # than the polygon (the longer one may hold other loops, so its own sum says nothing)
+            ahead = j - i  # ring points i + 1 .. j
+            if 2 * ahead == n:
                 return nothing
-    # a moved edge between two loops keeps a piece only if the first crossing comes before the second (else the
-    # polygon has collapsed there, e.g. a triangle shrunk past its incircle, whose crossings turn it by 180 degrees)
-    for e in range(n):
-        if not at_out[e] < at_in[e] and not (np.isnan(at_out[e]) or np.isnan(at_in[e])):
+            side = _side_area(ring, ex, ey, i1, j) if 2 * ahead < n else _side_area(ring, ex, ey, j1, i)
+            if side == 0 or (side < 0) == positive:
+                return nothing
+            if 2 * ahead < n:  # the part after edge i up to edge j: cut it off
+                leave[count], t_leave[count], join[count], t_join[count] = i, t_i, j, t_j
+                first, last, cut_from[count] = i1, j, i1
+            else:
+                leave[count], t_leave[count], join[count], t_join[count] = j, t_j, i, t_i
+                first, last, cut_from[count] = j1, i, j1
+            cx[count], cy[count] = x, y
+            k = first
+            while True:
+                if drop[k] != -1:
+                    return nothing  # cut-off parts overlap
+                drop[k] = count
+                k = k + 1 if k + 1 < n else 0
+                if k == last + 1 or (last == n - 1 and k == 0):
+                    break
+            k = leave[count]
+            while True:  # edges from the one left to the one joined
+                if owner[k, 0] == -1:
+                    owner[k, 0] = count
+                elif owner[k, 1] == -1:
+                    owner[k, 1] = count
+                else:
+                    return nothing
+                if k == join[count]:
+                    break
+                k = k + 1 if k + 1 < n else 0
+            count += 1
+    # every convex vertex's loop cut off; its four edges (moved edge in, A -> P, P -> B, moved edge out) are one
+    # group, which need not keep apart (what meets among them was a crossing above)
+    group = np.full((n, 2), -1, np.int64)
+    for q in range(n):
+        if kind[q] == 2:
+            if drop[q] == -1:
+                return nothing
+            e1 = q - 1 if q > 0 else n - 1
+            for e in (e1 - 1 if e1 > 0 else n - 1, e1, q, q + 1 if q + 1 < n else 0):
+                if group[e, 0] == -1:
+                    group[e, 0] = q
+                else:
+                    group[e, 1] = q
+    for e in range(n):  # an edge both joined and left: joined before it is left
+        a, b = owner[e, 0], owner[e, 1]
+        if b != -1:
+            if join[a] == e and leave[b] == e:
+                if not t_join[a] < t_leave[b]:
+                    return nothing
+            elif join[b] == e and leave[a] == e:
+                if not t_join[b] < t_leave[a]:
+                    return nothing
+            else:
+                return nothing
+    for k in range(n_near):  # every two edges not of one cut-off part: apart
+        i, j = near[k, 0], near[k, 1]
+        shared = False
+        for u in range(2):
+            for v in range(2):
+                if (owner[i, u] != -1 and owner[i, u] == owner[j, v]) or \
+                        (group[i, u] != -1 and group[i, u] == group[j, v]):
+                    shared = True
+        if not shared and not _edges_apart(ring, i, j, margin) and not _flat_linked(ring, i, j):
             return nothing
-    # the outline: each loop replaced by its crossing (after A or before B where one of those stays)
     res = np.empty((n, 2), np.int64)
     m = 0
     for i in range(n):
-        if kind[i] == 2:
-            res[m, 0], res[m, 1] = cross_x[i], cross_y[i]
-        elif kind[i] == 0 or (kind[i] == 1 and choice[i + 1 if i + 1 < n else 0] == 1) or \
-                (kind[i] == 3 and choice[i - 1 if i > 0 else n - 1] == 2):
+        c = drop[i]
+        if c == -1:
             res[m, 0], res[m, 1] = ring[i, 0], ring[i, 1]
-        else:
-            continue
-        m += 1
+            m += 1
+        elif cut_from[c] == i:
+            res[m, 0], res[m, 1] = cx[c], cy[c]
+            m += 1
     return _fixup(res[:m], src)
+
+
+@numba.njit(cache=True)
+def _proper(ring, i, j):  # pragma: no cover - compiled
+    """Whether edges ``i`` and ``j`` cross properly (each one's ends strictly on both sides of the other)."""
+    n = ring.shape[0]
+    i1 = i + 1 if i + 1 < n else 0
+    j1 = j + 1 if j + 1 < n else 0
+    a0x, a0y, a1x, a1y = ring[i, 0], ring[i, 1], ring[i1, 0], ring[i1, 1]
+    b0x, b0y, b1x, b1y = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
+    return _orient(a0x, a0y, a1x, a1y, b0x, b0y) * _orient(a0x, a0y, a1x, a1y, b1x, b1y) < 0 and \
+        _orient(b0x, b0y, b1x, b1y, a0x, a0y) * _orient(b0x, b0y, b1x, b1y, a1x, a1y) < 0
 
 
 @numba.njit(cache=True)
