@@ -22,7 +22,7 @@ import numpy as np
 from .base import MAX_INSTANCES
 from .polygons import polygon_offsetter, shrink_distances
 from .raster import fill_polygons
-from .shrink import shrunk_outlines
+from .shrink import _edges_apart, shrunk_outlines
 
 # neighbour orders of the two mmcv ops: (dy, dx)
 EXPAND_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))      # contour_expand
@@ -109,8 +109,10 @@ def plain_outlines(points: np.ndarray, ends: np.ndarray, margin: float = PLAIN_M
     another start, in the other direction) unless its sweep finds edges that cross or touch once their x on each
     row is rounded. Here a polygon is vouched for when, after that clean-up, no vertex turns straight back and every
     two edges stay more than ``margin`` pixels apart along every row both span (edges that share a vertex: on
-    every vertex row but that vertex's), which rules such meetings out; polygons of more than
-    :data:`PLAIN_MAX_POINTS` points are left to pyclipper.
+    every vertex row but that vertex's, and not at all when it is the lower end of both, where the sweep's
+    rounding can tie them but not swap them), which rules such meetings out; polygons of more than
+    :data:`PLAIN_MAX_POINTS` points are left to pyclipper. The pairwise test is ``shrink._edges_apart``, which
+    the shrunk outlines use too.
 
     Args:
         points: ``N x 2`` int32 ``(x, y)`` vertices of all polygons, one after another.
@@ -124,11 +126,6 @@ def plain_outlines(points: np.ndarray, ends: np.ndarray, margin: float = PLAIN_M
     """
     return _plain_outlines(np.ascontiguousarray(points, np.int32), np.ascontiguousarray(ends, np.int64),
                            float(margin), PLAIN_MAX_POINTS)
-
-
-@numba.njit(cache=True)
-def _x_on_row(x0: int, y0: int, x1: int, y1: int, y: float) -> float:
-    return x0 + (x1 - x0) * (y - y0) / (y1 - y0)
 
 
 @numba.njit(cache=True)
@@ -179,56 +176,27 @@ def _apart(poly, margin):  # pragma: no cover - compiled
     ``margin`` apart in x on every row both span (see :func:`plain_outlines`)."""
     n = poly.shape[0]
     for i in range(n):
-        i1 = i + 1 if i + 1 < n else 0
-        ax0, ay0, ax1, ay1 = poly[i, 0], poly[i, 1], poly[i1, 0], poly[i1, 1]
         for j in range(i + 1, n):
-            j1 = j + 1 if j + 1 < n else 0
-            bx0, by0, bx1, by1 = poly[j, 0], poly[j, 1], poly[j1, 0], poly[j1, 1]
-            lo, top = max(min(ay0, ay1), min(by0, by1)), min(max(ay0, ay1), max(by0, by1))
-            if lo > top:  # no row in common
-                continue
-            adjacent = j == i1 or j1 == i
-            if ay0 == ay1 and by0 == by1:  # two horizontal edges on one row (adjacent ones were straight-through)
-                if max(min(bx0, bx1) - max(ax0, ax1), min(ax0, ax1) - max(bx0, bx1)) <= margin:
-                    return False
-            elif ay0 == ay1 or by0 == by1:
-                if adjacent:  # the other edge meets the horizontal one's row only at their shared end
-                    continue
-                if ay0 == ay1:
-                    x, left, right = _x_on_row(bx0, by0, bx1, by1, ay0), min(ax0, ax1), max(ax0, ax1)
-                else:
-                    x, left, right = _x_on_row(ax0, ay0, ax1, ay1, by0), min(bx0, bx1), max(bx0, bx1)
-                if left - margin < x < right + margin:
-                    return False
-            elif adjacent:
-                if lo == top:  # the shared vertex is their only row in common
-                    continue
-                # both leave the shared vertex on the same side: apart on every other vertex row they span (their
-                # distance shrinks to 0 towards the vertex, so the row nearest it decides)
-                shared_y = ay0 if (ax0 == bx0 and ay0 == by0) or (ax0 == bx1 and ay0 == by1) else ay1
-                for q in range(n):
-                    y = poly[q, 1]
-                    if y != shared_y and lo <= y <= top and abs(
-                            _x_on_row(bx0, by0, bx1, by1, y) - _x_on_row(ax0, ay0, ax1, ay1, y)) <= margin:
-                        return False
-            else:  # their distance is linear in y: apart at both ends of the common rows, on one side, is enough
-                s_lo = _x_on_row(bx0, by0, bx1, by1, lo) - _x_on_row(ax0, ay0, ax1, ay1, lo)
-                s_top = _x_on_row(bx0, by0, bx1, by1, top) - _x_on_row(ax0, ay0, ax1, ay1, top)
-                if abs(s_lo) <= margin or abs(s_top) <= margin or (s_lo > 0) != (s_top > 0):
-                    return False
+            if not _edges_apart(poly, i, j, margin):
+                return False
     return True
 
 
 def effective_mask(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size: tuple[int, int]) -> np.ndarray:
     """``H x W`` uint8: 0 inside the ignored polygons, 1 elsewhere (MMOCR's ``_generate_effective_mask``, which
     holds the same values as float32)."""
-    mask = np.ones(size, np.uint8)
+    mask = np.ones((1, *size), np.uint8)
+    outlines = []
     for polygon, ignored in zip(polygons, ignore):
         if ignored:
             poly = np.asarray(polygon, np.float64).reshape(-1, 2)
             if len(poly) and np.isfinite(poly).all():
-                cv2.fillPoly(mask, [poly.astype(np.int32)], 0)
-    return mask
+                outlines.append(poly.astype(np.int32))
+    if outlines:
+        sizes = np.array([len(p) for p in outlines])
+        fill_polygons(mask, np.concatenate(outlines), (np.cumsum(sizes) - sizes)[:, None], np.cumsum(sizes)[:, None],
+                      np.zeros(len(outlines), np.int64))
+    return mask[0]
 
 
 def bfs_grow(labels: np.ndarray, seeds: np.ndarray, passable: np.ndarray, order: Sequence[tuple[int, int]],

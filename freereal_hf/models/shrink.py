@@ -232,6 +232,17 @@ def _slopes_equal(ax, ay, bx, by, cx, cy):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def _ring_links(n):  # pragma: no cover - compiled
+    """Next and previous index of each of ``n`` points on a ring (Clipper's doubly linked lists)."""
+    nxt = np.empty(n, np.int64)
+    prv = np.empty(n, np.int64)
+    for i in range(n):
+        nxt[i] = i + 1 if i + 1 < n else 0
+        prv[i] = i - 1 if i > 0 else n - 1
+    return nxt, prv
+
+
+@numba.njit(cache=True)
 def _clean_path(raw, kinds):  # pragma: no cover - compiled
     """``ClipperBase.AddPath`` on the raw path (closed): repeated points and points on a straight line between
     their neighbours removed, in Clipper's order. Returns the kept indices in ring order from Clipper's start, or
@@ -244,11 +255,7 @@ def _clean_path(raw, kinds):  # pragma: no cover - compiled
     if high < 2:
         return np.empty(0, np.int64)
     n = high + 1
-    nxt = np.empty(n, np.int64)
-    prv = np.empty(n, np.int64)
-    for i in range(n):
-        nxt[i] = i + 1 if i + 1 < n else 0
-        prv[i] = i - 1 if i > 0 else n - 1
+    nxt, prv = _ring_links(n)
     e = 0
     e_start = 0
     loop_stop = 0
@@ -327,9 +334,13 @@ def _edges_apart(ring, i, j, margin):  # pragma: no cover - compiled
     if adjacent:
         if lo == top:  # the shared vertex is their only row in common
             return True
+        shared_y = ay0 if (ax0 == bx0 and ay0 == by0) or (ax0 == bx1 and ay0 == by1) else ay1
+        if shared_y == top:
+            # the lower end of both (Clipper's Bot): the sweep puts each on a row at that vertex's x plus its own
+            # rounded step from there, so rounding may tie them but never swap them
+            return True
         # both leave the shared vertex on the same side: apart on every other vertex row they span (their distance
         # shrinks to 0 towards the vertex, so the row nearest it decides)
-        shared_y = ay0 if (ax0 == bx0 and ay0 == by0) or (ax0 == bx1 and ay0 == by1) else ay1
         for q in range(n):
             y = ring[q, 1]
             if y != shared_y and lo <= y <= top and abs(
@@ -369,8 +380,9 @@ def _orient(ax, ay, bx, by, cx, cy):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _segments_meet(ring, i, j):  # pragma: no cover - compiled
-    """Whether edges ``i`` and ``j`` of ``ring`` share any point (exact, integers)."""
+def _meeting(ring, i, j):  # pragma: no cover - compiled
+    """How edges ``i`` and ``j`` of ``ring`` meet (exact, integers): 0 not at all, 2 crossing properly (each one's
+    ends strictly on both sides of the other), 1 otherwise (touching or overlapping)."""
     n = ring.shape[0]
     i1 = i + 1 if i + 1 < n else 0
     j1 = j + 1 if j + 1 < n else 0
@@ -378,30 +390,25 @@ def _segments_meet(ring, i, j):  # pragma: no cover - compiled
     bx0, by0, bx1, by1 = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
     if max(ax0, ax1) < min(bx0, bx1) or max(bx0, bx1) < min(ax0, ax1) or \
             max(ay0, ay1) < min(by0, by1) or max(by0, by1) < min(ay0, ay1):
-        return False
-    o1 = _orient(ax0, ay0, ax1, ay1, bx0, by0)
-    o2 = _orient(ax0, ay0, ax1, ay1, bx1, by1)
-    o3 = _orient(bx0, by0, bx1, by1, ax0, ay0)
-    o4 = _orient(bx0, by0, bx1, by1, ax1, ay1)
-    if o1 * o2 > 0 or o3 * o4 > 0:
-        return False
-    return True  # crossing, touching or overlapping (bounding boxes overlap)
+        return 0
+    side_a = _orient(ax0, ay0, ax1, ay1, bx0, by0) * _orient(ax0, ay0, ax1, ay1, bx1, by1)
+    side_b = _orient(bx0, by0, bx1, by1, ax0, ay0) * _orient(bx0, by0, bx1, by1, ax1, ay1)
+    if side_a > 0 or side_b > 0:
+        return 0
+    return 2 if side_a < 0 and side_b < 0 else 1
 
 
 @numba.njit(cache=True)
 def _crossing(ring, i, j):  # pragma: no cover - compiled
-    """Where Clipper's sweep puts the crossing of edges ``i`` and ``j`` (``IntersectPoint``, or a horizontal edge's
-    crossing in ``ProcessHorizontal``), when they cross properly and the sweep provably finds the crossing in or
-    before the scanbeam that holds it (so that no clamp to the beam's bottom applies). ``(ok, x, y)``."""
+    """Where Clipper's sweep puts the crossing of edges ``i`` and ``j``, which cross properly (``IntersectPoint``,
+    clamped into the scanbeam where the sweep finds it; or a horizontal edge's crossing in ``ProcessHorizontal``),
+    when the rounded sweep provably finds it there. ``(ok, x, y, t_i, t_j)``: the point, and where the exact
+    crossing lies along each edge (0 to 1)."""
     n = ring.shape[0]
     i1 = i + 1 if i + 1 < n else 0
     j1 = j + 1 if j + 1 < n else 0
     a0x, a0y, a1x, a1y = ring[i, 0], ring[i, 1], ring[i1, 0], ring[i1, 1]
     b0x, b0y, b1x, b1y = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
-    # proper crossing: each edge's ends strictly on both sides of the other
-    if _orient(a0x, a0y, a1x, a1y, b0x, b0y) * _orient(a0x, a0y, a1x, a1y, b1x, b1y) >= 0 or \
-            _orient(b0x, b0y, b1x, b1y, a0x, a0y) * _orient(b0x, b0y, b1x, b1y, a1x, a1y) >= 0:
-        return False, 0, 0, 0.0, 0.0
     # Clipper's edges: Bot is the end with the larger y, Top the other; Dx = dx / dy from Bot to Top
     if a0y >= a1y:
         abx, aby, atx, aty = a0x, a0y, a1x, a1y
@@ -604,7 +611,8 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
             if box[j, 0] > box[i, 1] or box[i, 0] > box[j, 1] or \
                     box[j, 2] > box[i, 3] + margin or box[i, 2] > box[j, 3] + margin:
                 continue  # no row in common, or more than the margin apart on every row
-            if j == i + 1 or (i == 0 and j == n - 1) or not _segments_meet(ring, i, j):
+            meeting = 0 if j == i + 1 or (i == 0 and j == n - 1) else _meeting(ring, i, j)
+            if meeting == 0:
                 if n_near == near.shape[0]:
                     grown = np.empty((2 * n_near, 2), np.int64)
                     grown[:n_near] = near
@@ -612,13 +620,12 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
                 near[n_near, 0], near[n_near, 1] = i, j
                 n_near += 1
                 continue
-            ok, x, y, t_i, t_j = _crossing(ring, i, j)
-            if not ok:
-                if _proper(ring, i, j):
-                    return nothing  # a crossing the rounded sweep may put elsewhere
+            if meeting == 2:
+                ok, x, y, t_i, t_j = _crossing(ring, i, j)  # not ok: the rounded sweep may put it elsewhere
+            else:
                 ok, x, y, t_i, t_j = _touch(ring, i, j)
-                if not ok:
-                    return nothing
+            if not ok:
+                return nothing
             i1, j1 = i + 1, j + 1 if j + 1 < n else 0
             ex = ring[i, 0] + t_i * (ring[i1, 0] - ring[i, 0])
             ey = ring[i, 1] + t_i * (ring[i1, 1] - ring[i, 1])
@@ -705,18 +712,6 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _proper(ring, i, j):  # pragma: no cover - compiled
-    """Whether edges ``i`` and ``j`` cross properly (each one's ends strictly on both sides of the other)."""
-    n = ring.shape[0]
-    i1 = i + 1 if i + 1 < n else 0
-    j1 = j + 1 if j + 1 < n else 0
-    a0x, a0y, a1x, a1y = ring[i, 0], ring[i, 1], ring[i1, 0], ring[i1, 1]
-    b0x, b0y, b1x, b1y = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
-    return _orient(a0x, a0y, a1x, a1y, b0x, b0y) * _orient(a0x, a0y, a1x, a1y, b1x, b1y) < 0 and \
-        _orient(b0x, b0y, b1x, b1y, a0x, a0y) * _orient(b0x, b0y, b1x, b1y, a1x, a1y) < 0
-
-
-@numba.njit(cache=True)
 def _fixup(res, src):  # pragma: no cover - compiled
     """``Clipper.FixupOutPolygon``: repeated points and points on a straight line between their neighbours
     removed; ``0 x 2`` when fewer than three remain, a removal turned straight back (where Clipper's result would
@@ -725,11 +720,7 @@ def _fixup(res, src):  # pragma: no cover - compiled
     n = res.shape[0]
     if n < 3:
         return nothing
-    nxt = np.empty(n, np.int64)
-    prv = np.empty(n, np.int64)
-    for i in range(n):
-        nxt[i] = i + 1 if i + 1 < n else 0
-        prv[i] = i - 1 if i > 0 else n - 1
+    nxt, prv = _ring_links(n)
     pp = 0
     last_ok = -1
     alive = n
