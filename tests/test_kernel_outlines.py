@@ -162,8 +162,9 @@ def test_the_shrink_refuses_what_its_model_gets_wrong():
 
 
 def test_the_shrink_leaves_the_rest_to_pyclipper_and_checks_its_input():
-    """Distances that do not shrink by a pixel or more (0, growing, fractions of a pixel, NaN), polygons of more
-    than SHRINK_MAX_POINTS points, with fewer than three distinct points or turning straight back: not vouched for.
+    """Distances that do not shrink by a pixel or more (0, growing, fractions of a pixel, NaN) or are absurdly large,
+    polygons of more than SHRINK_MAX_POINTS points, with fewer than three distinct points, turning straight back or
+    with coordinates beyond 2^26: not vouched for.
     Bad layouts: ValueErrors."""
     box = np.array([[0, 0], [40, 0], [40, 20], [0, 20]], np.int32)
     _, ends, vouched = shrunk_outlines(box, [4], [[0.0, 2.0, -0.5, np.nan, -3.0]])
@@ -172,9 +173,11 @@ def test_the_shrink_leaves_the_rest_to_pyclipper_and_checks_its_input():
     circle = np.stack([100 + 90 * np.cos(angles), 100 + 90 * np.sin(angles)], 1).astype(np.int32)
     spike = np.array([[0, 0], [10, 0], [10, 8], [10, 20], [10, 8], [0, 8]], np.int32)
     line = np.array([[0, 0], [5, 5], [10, 10], [0, 0]], np.int32)
-    polygons = [circle, spike, line]
+    far = box.astype(np.int64) + 2**31  # beyond Clipper's 62-bit range of products, and ours
+    polygons = [circle, spike, line, far]
     assert not shrunk_outlines(np.concatenate(polygons), np.cumsum([len(p) for p in polygons]),
-                               np.full((3, 1), -3.0))[2].any()
+                               np.full((4, 1), -3.0))[2].any()
+    assert not shrunk_outlines(box, [4], [[-2.0**40]])[2].any()
     with pytest.raises(ValueError, match="ends"):
         shrunk_outlines(box, [3], [[-2.0]])
     with pytest.raises(ValueError, match="distances"):

@@ -8,14 +8,15 @@ Clipper 6.4.2 shrinks a polygon in two steps (``docs/method.md``, "Kernel outlin
    the edge after), which makes a small loop that runs backwards; at a reflex vertex with an arc of rounded points;
    where the outline runs almost straight on, with one point. Here: the same float64 operations, in the same order.
 2. A union (``Clipper.Execute``) of that raw path keeps the region it winds around positively: the loops go, and
-   each convex vertex becomes the point where the two moved edges cross, which the sweep computes from the edges'
-   integer ends (``IntersectPoint``); then points repeated or on a straight line are dropped.
+   where they were the outline runs through the points where the path crosses itself, which the sweep computes
+   from the edges' integer ends (``IntersectPoint``); then points repeated or on a straight line are dropped.
 
 The second step is a full sweep in Clipper; here it is replaced by its result where that is provable: after
-Clipper's clean-up of the raw path, each loop's two moved edges cross once, far enough from the row above the
-crossing for the sweep to find it there (so that the crossing is computed without clamping), and every other two
-edges of the path stay more than ``margin`` apart along every row both span (so that the sweep, which rounds an
-edge's x on each row, never sees them meet). Polygons this cannot vouch for are left to pyclipper.
+Clipper's clean-up of the raw path, each self-crossing cuts off the shorter part of the path between its two edges,
+which runs backwards and holds convex vertices' loops; each crossing is found by the rounded sweep where the exact
+geometry says (so that its point is the one computed here); and every two edges not cut off together stay more
+than ``margin`` apart along every row both span (so that the sweep, which rounds an edge's x on each row, never
+sees them meet). Polygons this cannot vouch for are left to pyclipper.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ SHRINK_MAX_POINTS = 64
 """Polygons with more points are left to pyclipper (the proof compares every two edges of the raw path)."""
 
 _ARC_TOLERANCE = 0.25  # pyclipper's default (ClipperOffset's ArcTolerance)
-_HORIZONTAL = -1.0e40  # Clipper's Dx of a horizontal edge
+_LIMIT = 1 << 26  # coordinates and distances beyond this are left to pyclipper (its 128-bit range; our int64 products)
 
 
 def shrunk_outlines(points: np.ndarray, ends: np.ndarray, distances: np.ndarray, margin: float = SHRINK_MARGIN
@@ -88,7 +89,7 @@ def _shrunk_outlines(points, ends, distances, margin, max_points):  # pragma: no
         start = end
         for r in range(n_dist):
             delta = distances[p, r]
-            if 3 <= n <= max_points and delta <= -1.0:
+            if 3 <= n <= max_points and -_LIMIT <= delta <= -1.0:
                 shrunk = _vouched_shrink(src[:n], delta, margin)
                 k = shrunk.shape[0]
                 if k:
@@ -109,7 +110,11 @@ def _shrunk_outlines(points, ends, distances, margin, max_points):  # pragma: no
 def _clean_source(poly, src):  # pragma: no cover - compiled
     """``ClipperOffset.AddPath`` and ``FixOrientations`` for one closed polygon: copies of the first point at the
     end and repeated points dropped, the outline turned to Clipper's positive orientation. Writes ``src`` and
-    returns its length (0: too many points for ``src``, or a vertex that turns straight back)."""
+    returns its length (0: too many points for ``src``, a coordinate beyond ``_LIMIT``, or a vertex that turns
+    straight back)."""
+    for i in range(poly.shape[0]):
+        if abs(poly[i, 0]) > _LIMIT or abs(poly[i, 1]) > _LIMIT:
+            return 0
     last = poly.shape[0] - 1
     while last > 0 and poly[last, 0] == poly[0, 0] and poly[last, 1] == poly[0, 1]:
         last -= 1
@@ -243,7 +248,7 @@ def _ring_links(n):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _clean_path(raw, kinds):  # pragma: no cover - compiled
+def _clean_path(raw):  # pragma: no cover - compiled
     """``ClipperBase.AddPath`` on the raw path (closed): repeated points and points on a straight line between
     their neighbours removed, in Clipper's order. Returns the kept indices in ring order from Clipper's start, or
     none when the path is dropped (fewer than three points, or flat)."""
@@ -577,7 +582,7 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
     must hold every convex vertex's loop, and every two edges not cut off together stay apart."""
     nothing = np.empty((0, 2), np.int64)
     raw, kinds = _raw_offset(src, delta)
-    kept = _clean_path(raw, kinds)
+    kept = _clean_path(raw)
     n = kept.shape[0]
     if n < 3:
         return nothing
