@@ -12,7 +12,7 @@ from polygon_cases import awkward_polygons, random_polygons
 
 from freereal_hf.models import kernels
 from freereal_hf.models.kernels import kernel_maps, plain_outlines
-from freereal_hf.models.shrink import shrunk_outlines
+from freereal_hf.models.shrink import _flat_linked, shrunk_outlines
 
 
 def _cyclic(ring) -> tuple:
@@ -182,3 +182,13 @@ def test_the_shrink_leaves_the_rest_to_pyclipper_and_checks_its_input():
         shrunk_outlines(box, [3], [[-2.0]])
     with pytest.raises(ValueError, match="distances"):
         shrunk_outlines(box, [4], [-2.0])
+
+
+def test_edges_joined_by_a_horizontal_are_one_bound_only_where_the_path_crosses_its_row():
+    """The apart test skips two edges joined only by horizontal edges when they are one bound of Clipper's sweep
+    (the path goes on up or down across that row), not at a flat bottom, where both bounds are active side by side."""
+    flat_bottom = np.array([[0, 0], [10, 100], [11, 100], [21, 0]], np.int64)
+    staircase = np.array([[0, 0], [10, 50], [11, 50], [20, 100], [0, 100]], np.int64)
+    assert not _flat_linked(flat_bottom, 0, 2) and not _flat_linked(flat_bottom, 2, 0)
+    assert _flat_linked(staircase, 0, 2) and _flat_linked(staircase, 2, 0)
+    assert not _flat_linked(staircase, 0, 3)  # not joined by horizontals only
