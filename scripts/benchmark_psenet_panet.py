@@ -37,6 +37,7 @@ from freereal_hf.models.kernels import effective_mask, kernel_maps, plain_outlin
 from freereal_hf.models.polygons import polygon_offsetter, shrink_distances  # noqa: E402
 from freereal_hf.models.panet import panet_post_process, panet_targets  # noqa: E402
 from freereal_hf.models.psenet import psenet_post_process, psenet_targets  # noqa: E402
+from freereal_hf.models.shrink import shrunk_outlines  # noqa: E402
 
 
 def floor(polygons: list, ignored: list, size: int, ratios: tuple, ids: bool, repeat: int) -> float:
@@ -44,16 +45,20 @@ def floor(polygons: list, ignored: list, size: int, ratios: tuple, ids: bool, re
     points = [np.asarray(p).reshape(-1, 2).astype(np.int32) for p in polygons]
     flat, point_ends = np.concatenate(points), np.cumsum([len(p) for p in points])
     outlines, ends, plain = plain_outlines(flat, point_ends)
+    distances = shrink_distances(flat, point_ends, ratios, 20)
+    shrunk, shrunk_ends, vouched = shrunk_outlines(flat, point_ends, distances)  # not pyclipper's to make
+    shrunk_cut = np.concatenate([[0], shrunk_ends])
     calls, drawn = [], [[] for _ in ratios]  # pyclipper's (path, distances); each kernel's (outline, value)
-    for i, (p, vouched, distances) in enumerate(zip(points, plain, shrink_distances(flat, point_ends, ratios, 20)
-                                                     .tolist())):
-        asked = sorted(set(distances) - {0} if vouched else set(distances))
+    for i, (p, zero_vouched, row) in enumerate(zip(points, plain, distances.tolist())):
+        got = {0: outlines[ends[i - 1] if i else 0:ends[i]]} if zero_vouched else {}
+        for k, d in enumerate(row):
+            if d not in got and vouched[i, k]:
+                got[d] = shrunk[shrunk_cut[i * len(ratios) + k]:shrunk_cut[i * len(ratios) + k + 1]]
+        asked = sorted(set(row) - set(got))
         calls.append((p.tolist(), asked))
         offset = polygon_offsetter(p, np.int32)
-        got = {d: offset(d) for d in asked}
-        if vouched:
-            got[0] = outlines[ends[i - 1] if i else 0:ends[i]]
-        for k, d in enumerate(distances):
+        got.update({d: offset(d) for d in asked})
+        for k, d in enumerate(row):
             if len(got[d]):
                 drawn[k].append((got[d], i + 1 if ids else 1))
 
