@@ -193,8 +193,8 @@ def effective_mask(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size:
             if len(poly) and np.isfinite(poly).all():
                 outlines.append(poly.astype(np.int32))
     if outlines:
-        sizes = np.array([len(p) for p in outlines])
-        fill_polygons(mask, np.concatenate(outlines), (np.cumsum(sizes) - sizes)[:, None], np.cumsum(sizes)[:, None],
+        ends = np.cumsum([len(p) for p in outlines])[:, None]
+        fill_polygons(mask, np.concatenate(outlines), ends - [[len(p)] for p in outlines], ends,
                       np.zeros(len(outlines), np.int64))
     return mask[0]
 
