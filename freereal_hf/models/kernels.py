@@ -20,7 +20,7 @@ import numba
 import numpy as np
 
 from .base import MAX_INSTANCES
-from .polygons import polygon_offsetter, shrink_distances
+from .polygons import offset_outlines, shrink_distances
 from .raster import fill_polygons
 from .shrink import _edges_apart, shrunk_outlines
 
@@ -49,51 +49,89 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
     out = np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8)
     if not len(polygons):
         return out
-    # every polygon checked and truncated at once, then sliced (a third of the per-polygon numpy calls)
-    points = [np.asarray(p).reshape(-1, 2) for p in polygons]
-    sizes = np.array([len(p) for p in points], np.int64)
-    ends = np.cumsum(sizes)
-    flat = np.concatenate(points).astype(np.float64)
-    finite = np.isfinite(flat).all(axis=1)
-    usable = sizes >= 3
-    usable[np.searchsorted(ends, np.flatnonzero(~finite), side="right")] = False
-    flat = np.where(finite[:, None], flat, 0).astype(np.int32)
+    flat, ends, usable = gather_polygons(polygons)
     # what pyclipper returns at distance 0 (every polygon's ratio-1 kernel) and when shrinking, where that is
     # provable without it (docs/method.md, "Kernel outlines without pyclipper"); the rest from pyclipper
     outlines, outline_ends, plain = plain_outlines(flat, ends)
     distances = shrink_distances(flat, ends, ratios, max_shrink_dist)
     shrunk, shrunk_ends, vouched = shrunk_outlines(flat, ends, distances)
-    at_zero = (distances == 0) & plain[:, None]
-    vouched &= ~at_zero
-    plain_cut = np.concatenate([[0], outline_ends])
-    shrunk_cut = np.concatenate([[0], shrunk_ends]) + len(outlines)
-    starts = np.where(at_zero, plain_cut[:-1, None], np.where(vouched, shrunk_cut[:-1].reshape(distances.shape), 0))
-    stops = np.where(at_zero, plain_cut[1:, None], np.where(vouched, shrunk_cut[1:].reshape(distances.shape), 0))
-    starts[~usable], stops[~usable] = 0, 0
-    pieces, count = [outlines, shrunk], len(outlines) + len(shrunk)
-    asked = usable[:, None] & ~at_zero & ~vouched
-    offset, done, last = None, {}, -1
-    for index, k in zip(*np.nonzero(asked)):
-        if index != last:  # pyclipper set up once per polygon, each distance asked once
-            offset, done, last = polygon_offsetter(flat[ends[index] - sizes[index]:ends[index]], np.int32), {}, index
-        distance = distances[index, k]
-        if distance not in done:
-            outline = offset(distance)
-            done[distance] = count, count + len(outline)
-            pieces.append(outline)
-            count += len(outline)
-        starts[index, k], stops[index, k] = done[distance]
+    starts, stops, asked = _outline_table(usable, plain, outline_ends, vouched, shrunk_ends, distances, len(outlines))
+    rows, cols = asked[:, 0], asked[:, 1]
+    extra, first, stop = offset_outlines(flat, ends, rows.tolist(), distances[rows, cols].tolist())
+    starts[rows, cols], stops[rows, cols] = first + len(outlines) + len(shrunk), stop + len(outlines) + len(shrunk)
     values = np.arange(1, len(polygons) + 1) if ids else np.ones(len(polygons), np.int64)
-    fill_polygons(out, np.concatenate(pieces).astype(np.int32, copy=False), starts, stops, values)
+    fill_polygons(out, np.concatenate([outlines, shrunk, extra]), starts, stops, values)
     return out
 
 
+def gather_polygons(polygons: Sequence[np.ndarray], least: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Polygons (each ``K x 2`` or flat ``2K``, any numeric type) as one ``N x 2`` int32 array of ``(x, y)`` points,
+    truncated towards zero as MMOCR's integer polygons are, with where each polygon's points end (``P`` int64)
+    and which polygons are usable (``P`` bool: at least ``least`` points, all finite; a non-finite point is stored
+    as ``(0, 0)``).
+
+    Raises:
+        ValueError: a polygon with an odd number of coordinates.
+    """
+    counts = np.fromiter(map(np.size, polygons), np.int64, len(polygons))
+    if (counts % 2).any():
+        bad = int(np.flatnonzero(counts % 2)[0])
+        raise ValueError(f"polygon {bad} has {counts[bad]} coordinates: polygons are (x, y) pairs")
+    flat = np.concatenate(polygons, axis=None).astype(np.float64) if len(polygons) else np.zeros(0)
+    ends, usable = _finite_polygons(flat, counts // 2, least)
+    return flat.reshape(-1, 2).astype(np.int32), ends, usable
+
+
+@numba.njit(cache=True)
+def _finite_polygons(flat, sizes, least):  # pragma: no cover - compiled
+    """``gather_polygons``' ends and usable flags; points with a non-finite coordinate set to 0 in ``flat``."""
+    ends = np.empty(len(sizes), np.int64)
+    usable = np.empty(len(sizes), np.bool_)
+    start = 0
+    for p in range(len(sizes)):
+        ok = sizes[p] >= least
+        for i in range(start, start + sizes[p]):
+            if not (np.isfinite(flat[2 * i]) and np.isfinite(flat[2 * i + 1])):
+                flat[2 * i] = flat[2 * i + 1] = 0.0
+                ok = False
+        start += sizes[p]
+        ends[p], usable[p] = start, ok
+    return ends, usable
+
+
+@numba.njit(cache=True)
+def _outline_table(usable, plain, outline_ends, vouched, shrunk_ends, distances, shrunk_start
+                   ):  # pragma: no cover - compiled
+    """Where each polygon's outline for each ratio lies among the outlines :func:`kernel_maps` fills (``P x R``
+    starts and stops: the distance-0 outlines first, then the shrunk ones from ``shrunk_start``; none for unusable
+    polygons), and the ``(polygon, ratio)`` pairs left to pyclipper (``M x 2``)."""
+    n_polys, n_ratios = distances.shape
+    starts = np.zeros((n_polys, n_ratios), np.int64)
+    stops = np.zeros((n_polys, n_ratios), np.int64)
+    asked = np.empty((n_polys * n_ratios, 2), np.int64)
+    count = 0
+    for p in range(n_polys):
+        for r in range(n_ratios if usable[p] else 0):
+            k = p * n_ratios + r
+            if distances[p, r] == 0 and plain[p]:
+                starts[p, r], stops[p, r] = outline_ends[p - 1] if p else 0, outline_ends[p]
+            elif vouched[p, r]:
+                starts[p, r] = shrunk_start + (shrunk_ends[k - 1] if k else 0)
+                stops[p, r] = shrunk_start + shrunk_ends[k]
+            else:
+                asked[count, 0], asked[count, 1] = p, r
+                count += 1
+    return starts, stops, asked[:count]
+
+
 PLAIN_MARGIN = 1.0
-"""Pixels that every two edges must keep between them, along the sweep's rows, for :func:`plain_outlines` to vouch
-for a polygon. Clipper rounds an edge's x on each row to the nearest integer, at most half a pixel off, so edges more
-than a pixel apart keep their order there and never meet; nearer ones may, and then Clipper cuts and re-joins the
-outline (with no margin, 131 of the 20,000 awkward polygons of ``tests/test_kernel_outlines.py`` came out
-differently; with this one, none of the 860,000 vouched for among a million such polygons)."""
+"""Pixels that every two slanted edges must keep between them, along the sweep's rows, for :func:`plain_outlines` to
+vouch for a polygon. Clipper rounds a slanted edge's x on each row to the nearest integer, at most half a pixel off,
+so edges more than a pixel apart keep their order there and never meet; nearer ones may, and then Clipper cuts and
+re-joins the outline (with no margin, 131 of the 20,000 awkward polygons of ``tests/test_kernel_outlines.py`` came
+out differently; with this one, none of the 860,000 vouched for among a million such polygons). A vertical edge's x
+and a horizontal edge's row are exact: half the margin when one of the two is slanted, none (they must only not
+meet) when neither is."""
 
 
 PLAIN_MAX_POINTS = 64
@@ -108,7 +146,7 @@ def plain_outlines(points: np.ndarray, ends: np.ndarray, margin: float = PLAIN_M
     vertices on a straight line between their neighbours, and otherwise returns the polygon itself (maybe from
     another start, in the other direction) unless its sweep finds edges that cross or touch once their x on each
     row is rounded. Here a polygon is vouched for when, after that clean-up, no vertex turns straight back and every
-    two edges stay more than ``margin`` pixels apart along every row both span (edges that share a vertex: on
+    two edges stay apart along every row both span, as :data:`PLAIN_MARGIN` says (edges that share a vertex: on
     every vertex row but that vertex's, and not at all when it is the lower end of both, where the sweep's
     rounding can tie them but not swap them), which rules such meetings out; polygons of more than
     :data:`PLAIN_MAX_POINTS` points are left to pyclipper. The pairwise test is ``shrink._edges_apart``, which
@@ -184,18 +222,14 @@ def _apart(poly, margin):  # pragma: no cover - compiled
 
 def effective_mask(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size: tuple[int, int]) -> np.ndarray:
     """``H x W`` uint8: 0 inside the ignored polygons, 1 elsewhere (MMOCR's ``_generate_effective_mask``, which
-    holds the same values as float32)."""
+    holds the same values as float32). Ignored polygons with no points or a non-finite one are left out."""
     mask = np.ones((1, *size), np.uint8)
-    outlines = []
-    for polygon, ignored in zip(polygons, ignore):
-        if ignored:
-            poly = np.asarray(polygon, np.float64).reshape(-1, 2)
-            if len(poly) and np.isfinite(poly).all():
-                outlines.append(poly.astype(np.int32))
-    if outlines:
-        ends = np.cumsum([len(p) for p in outlines])[:, None]
-        fill_polygons(mask, np.concatenate(outlines), ends - [[len(p)] for p in outlines], ends,
-                      np.zeros(len(outlines), np.int64))
+    ignored = [polygon for polygon, flag in zip(polygons, ignore) if flag]
+    if ignored:
+        points, ends, usable = gather_polygons(ignored, least=1)
+        starts = np.concatenate([[0], ends[:-1]])
+        fill_polygons(mask, points, np.where(usable, starts, 0)[:, None], np.where(usable, ends, 0)[:, None],
+                      np.zeros(len(ends), np.int64))
     return mask[0]
 
 
@@ -325,5 +359,5 @@ def points_to_boundary(points: np.ndarray, text_repr_type: str, min_width: float
     return np.asarray(boundary, np.float32)
 
 
-__all__ = ["kernel_maps", "plain_outlines", "PLAIN_MARGIN", "PLAIN_MAX_POINTS", "effective_mask",
+__all__ = ["kernel_maps", "gather_polygons", "plain_outlines", "PLAIN_MARGIN", "PLAIN_MAX_POINTS", "effective_mask",
            "bfs_grow", "expand_kernels", "group_pixels", "instances", "points_to_boundary"]

@@ -35,18 +35,60 @@ def polygon_offsetter(polygon: np.ndarray, dtype: type = np.float32) -> Callable
     """:func:`offset_polygon` for several distances of one polygon: one pyclipper set-up, then a function of the
     distance giving an ``M x 2`` array (possibly ``0 x 2``) of ``dtype`` (float32, or int32 for ``cv2.fillPoly``:
     pyclipper's coordinates are integers, so both hold them exactly)."""
+    pco = _clipper_offset(polygon)
+
+    def offset(distance: float) -> np.ndarray:
+        piece = _one_piece(pco.Execute(distance))
+        # pyclipper's nested lists of ints, read as one flat stream (half the time of np.asarray)
+        return np.fromiter(chain.from_iterable(piece), dtype, 2 * len(piece)).reshape(-1, 2)
+
+    return offset
+
+
+def offset_outlines(points: np.ndarray, ends: np.ndarray, polygons: Sequence[int], distances: Sequence[float]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`offset_polygon` for many ``(polygon, distance)`` requests at once, as int32 outlines one after
+    another: what the kernel targets ask of pyclipper for the outlines they cannot make themselves.
+
+    Args:
+        points: ``N x 2`` integer ``(x, y)`` vertices of all polygons, one after another.
+        ends: ``P`` ints, where each polygon's points end.
+        polygons, distances: the requests, polygon indices (requests for one polygon next to each other: pyclipper
+            is set up once for them) and their offsets (each distinct one computed once per polygon).
+
+    Returns:
+        ``(outlines, first, stop)``: ``M x 2`` int32 vertices; for each request, where its outline lies in them
+        (``first == stop``: empty or split).
+    """
+    pts = np.asarray(points).reshape(-1, 2)
+    coords: list[int] = []  # every outline's x, y, x, y, ... (one conversion at the end)
+    first, stop = np.empty(len(polygons), np.int64), np.empty(len(polygons), np.int64)
+    last, done = -1, {}
+    for i, (index, distance) in enumerate(zip(polygons, distances)):
+        if index != last:
+            pco, last, done = _clipper_offset(pts[ends[index - 1] if index else 0:ends[index]]), index, {}
+        if distance not in done:
+            begin = len(coords)
+            coords.extend(chain.from_iterable(_one_piece(pco.Execute(distance))))
+            done[distance] = begin // 2, len(coords) // 2
+        first[i], stop[i] = done[distance]
+    return np.array(coords, np.int32).reshape(-1, 2), first, stop
+
+
+def _clipper_offset(polygon: np.ndarray) -> pyclipper.PyclipperOffset:
+    """pyclipper set up for MMOCR's offsets of one closed polygon (round joins)."""
     pco = pyclipper.PyclipperOffset()
     # a list of Python numbers: pyclipper reads it five times faster than a numpy array (same values)
     pco.AddPath(np.asarray(polygon).reshape(-1, 2).tolist(), pyclipper.JT_ROUND, pyclipper.ET_CLOSEDPOLYGON)
+    return pco
 
-    def offset(distance: float) -> np.ndarray:
-        pieces = pco.Execute(distance)
-        if not pieces or (len(pieces) > 1 and len({len(p) for p in pieces}) > 1):
-            return np.zeros((0, 2), dtype)
-        # pyclipper's nested lists of ints, read as one flat stream (half the time of np.asarray)
-        return np.fromiter(chain.from_iterable(pieces[0]), dtype, 2 * len(pieces[0])).reshape(-1, 2)
 
-    return offset
+def _one_piece(pieces: list) -> list:
+    """MMOCR's reading of pyclipper's result: no piece, or pieces of different lengths, is empty; otherwise the
+    first piece."""
+    if not pieces or (len(pieces) > 1 and len({len(p) for p in pieces}) > 1):
+        return []
+    return pieces[0]
 
 
 def polygon_area_perimeter(polygon: np.ndarray) -> tuple[float, float]:

@@ -14,9 +14,10 @@ Clipper 6.4.2 shrinks a polygon in two steps (``docs/method.md``, "Kernel outlin
 The second step is a full sweep in Clipper; here it is replaced by its result where that is provable: after
 Clipper's clean-up of the raw path, each self-crossing cuts off the shorter part of the path between its two edges,
 which runs backwards and holds convex vertices' loops; each crossing is found by the rounded sweep where the exact
-geometry says (so that its point is the one computed here); and every two edges not cut off together stay more
-than ``margin`` apart along every row both span (so that the sweep, which rounds an edge's x on each row, never
-sees them meet). Polygons this cannot vouch for are left to pyclipper.
+geometry says (so that its point is the one computed here), including crossings at a point of the path itself; and
+every two edges not cut off together stay apart along every row both span, by ``margin`` for two slanted edges
+(so that the sweep, which rounds a slanted edge's x on each row, never sees them meet; vertical and horizontal
+edges are exact). Polygons this cannot vouch for are left to pyclipper.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ import numpy as np
 from .polygons import ends_split
 
 SHRINK_MARGIN = 1.0
-"""Pixels every two edges of the raw path (other than a loop's own) must keep between them along the rows, as
-:data:`~freereal_hf.models.kernels.PLAIN_MARGIN` does for distance 0."""
+"""Pixels every two slanted edges of the raw path (other than a loop's own) must keep between them along the rows (half
+of it for a slanted and an axis-parallel edge), as :data:`~freereal_hf.models.kernels.PLAIN_MARGIN` says for
+distance 0."""
 
 SHRINK_MAX_POINTS = 64
 """Polygons with more points are left to pyclipper (the proof compares every two edges of the raw path)."""
@@ -314,9 +316,11 @@ def _x_on_row(x0, y0, x1, y1, y):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _edges_apart(ring, i, j, margin):  # pragma: no cover - compiled
-    """Whether edges ``i`` and ``j`` of ``ring`` (``K x 2``, edge ``i`` from point ``i`` to the next) stay more
-    than ``margin`` apart in x on every row both span, the rows of vertices they share excepted (see
-    :func:`~freereal_hf.models.kernels.plain_outlines`; ``ring`` has no repeated or straight-through points)."""
+    """Whether edges ``i`` and ``j`` of ``ring`` (``K x 2``, edge ``i`` from point ``i`` to the next) stay apart in
+    x on every row both span, the rows of vertices they share excepted (see
+    :func:`~freereal_hf.models.kernels.plain_outlines`; ``ring`` has no repeated or straight-through points): by
+    more than half the ``margin`` for each of the two that is slanted (the sweep rounds a slanted edge's x on a row
+    by up to half a pixel; a vertical or horizontal edge's x is exact), and by more than 0 in any case."""
     n = ring.shape[0]
     i1 = i + 1 if i + 1 < n else 0
     j1 = j + 1 if j + 1 < n else 0
@@ -326,8 +330,9 @@ def _edges_apart(ring, i, j, margin):  # pragma: no cover - compiled
     if lo > top:  # no row in common
         return True
     adjacent = j == i1 or j1 == i
+    gap = margin / 2 * ((ax0 != ax1 and ay0 != ay1) + (bx0 != bx1 and by0 != by1))  # rounding of slanted edges
     if ay0 == ay1 and by0 == by1:  # two horizontal edges on one row (adjacent ones were straight-through)
-        return max(min(bx0, bx1) - max(ax0, ax1), min(ax0, ax1) - max(bx0, bx1)) > margin
+        return max(min(bx0, bx1) - max(ax0, ax1), min(ax0, ax1) - max(bx0, bx1)) > 0
     if ay0 == ay1 or by0 == by1:
         if adjacent:  # the other edge meets the horizontal one's row only at their shared end
             return True
@@ -335,7 +340,7 @@ def _edges_apart(ring, i, j, margin):  # pragma: no cover - compiled
             x, left, right = _x_on_row(bx0, by0, bx1, by1, ay0), min(ax0, ax1), max(ax0, ax1)
         else:
             x, left, right = _x_on_row(ax0, ay0, ax1, ay1, by0), min(bx0, bx1), max(bx0, bx1)
-        return not (left - margin < x < right + margin)
+        return not (left - gap <= x <= right + gap)
     if adjacent:
         if lo == top:  # the shared vertex is their only row in common
             return True
@@ -349,13 +354,51 @@ def _edges_apart(ring, i, j, margin):  # pragma: no cover - compiled
         for q in range(n):
             y = ring[q, 1]
             if y != shared_y and lo <= y <= top and abs(
-                    _x_on_row(bx0, by0, bx1, by1, y) - _x_on_row(ax0, ay0, ax1, ay1, y)) <= margin:
-                return False
+                    _x_on_row(bx0, by0, bx1, by1, y) - _x_on_row(ax0, ay0, ax1, ay1, y)) <= gap:
+                return _seen_apart(ring, i, j, lo, top, shared_y)
         return True
     # their distance is linear in y: apart at both ends of the common rows, on one side, is enough
     s_lo = _x_on_row(bx0, by0, bx1, by1, lo) - _x_on_row(ax0, ay0, ax1, ay1, lo)
     s_top = _x_on_row(bx0, by0, bx1, by1, top) - _x_on_row(ax0, ay0, ax1, ay1, top)
-    return not (abs(s_lo) <= margin or abs(s_top) <= margin or (s_lo > 0) != (s_top > 0))
+    if abs(s_lo) <= gap or abs(s_top) <= gap or (s_lo > 0) != (s_top > 0):
+        return _seen_apart(ring, i, j, lo, top, -(1 << 62))
+    return True
+
+
+@numba.njit(cache=True)
+def _seen_apart(ring, i, j, lo, top, skip):  # pragma: no cover - compiled
+    """Whether Clipper's sweep sees edges ``i`` and ``j`` (neither horizontal) in one order on every vertex row both
+    span but row ``skip`` (a vertex they share): their rounded x (``TopX``, as the sweep computes it) never swapped,
+    and tied only on rows where neither starts nor ends (a tie is no crossing for the sweep, but where an edge starts
+    it is inserted by where it goes, and where one ends the other may be taken into its maximum). Rounding keeps
+    order, so such edges do not cross either. What the margin test leaves undecided (edges within a pixel)."""
+    n = ring.shape[0]
+    i1 = i + 1 if i + 1 < n else 0
+    j1 = j + 1 if j + 1 < n else 0
+    if ring[i, 1] > ring[i1, 1]:
+        abx, aby, atx, aty = ring[i, 0], ring[i, 1], ring[i1, 0], ring[i1, 1]
+    else:
+        abx, aby, atx, aty = ring[i1, 0], ring[i1, 1], ring[i, 0], ring[i, 1]
+    if ring[j, 1] > ring[j1, 1]:
+        bbx, bby, btx, bty = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
+    else:
+        bbx, bby, btx, bty = ring[j1, 0], ring[j1, 1], ring[j, 0], ring[j, 1]
+    adx = (atx - abx) / (aty - aby)
+    bdx = (btx - bbx) / (bty - bby)
+    order = 0
+    for q in range(n):
+        y = ring[q, 1]
+        if y < lo or y > top or y == skip:
+            continue
+        d = (atx if y == aty else abx + _round(adx * (y - aby))) - (btx if y == bty else bbx + _round(bdx * (y - bby)))
+        if d == 0:
+            if y == lo or y == top:
+                return False
+        elif order == 0:
+            order = 1 if d > 0 else -1
+        elif (d > 0) != (order > 0):
+            return False
+    return True
 
 
 @numba.njit(cache=True)
@@ -453,6 +496,49 @@ def _crossing(ring, i, j):  # pragma: no cover - compiled
     else:
         e1bx, e1by, e1ty, e1dx = bbx, bby, bty, bdx
         e2bx, e2by, e2ty, e2dx = abx, aby, aty, adx
+    x, y = _intersect_point(e1bx, e1by, e1ty, e1dx, e2bx, e2by, e2ty, e2dx)
+    # The sweep compares the edges' rounded x (TopX) on the vertex rows both span, from the bottom up: below the
+    # crossing it must not see them swapped (and on the row where the later one starts, it must see them apart:
+    # with a tie, an edge starting there would be inserted by where it goes); above, the first row where they are
+    # swapped is where it finds the crossing (the top of that scanbeam), and they must not swap back after it. A
+    # vertex row through the crossing itself counts as above when they are swapped there, else as below.
+    y0 = a0y + t_i * (a1y - a0y)
+    first, last = max(e1ty, e2ty), min(e1by, e2by)
+    found = -(1 << 62)  # the nearest row above the crossing where they are swapped
+    unswapped = 1 << 62  # the farthest row above it where they are not
+    for q in range(n):
+        row = ring[q, 1]
+        if row < first or row > last:
+            continue
+        x1 = e1bx + _round(e1dx * (row - e1by))
+        x2 = e2bx + _round(e2dx * (row - e2by))
+        if row > y0 + 1e-9 or (row > y0 - 1e-9 and x1 <= x2):  # below, or on the crossing's row and not swapped
+            if x1 > x2 or (row == last and x1 == x2):
+                return False, 0, 0, 0.0, 0.0
+        elif x1 > x2:
+            found = max(found, row)
+        elif x1 < x2:
+            unswapped = min(unswapped, row)
+    if found < first or unswapped < found:
+        return False, 0, 0, 0.0, 0.0
+    beam_bottom = last  # the scanbeam's bottom: the next vertex row below the one where the sweep finds it
+    for q in range(n):
+        row = ring[q, 1]
+        if found < row < beam_bottom:
+            beam_bottom = row
+    if y > beam_bottom:  # found late: Clipper keeps the point in the scanbeam, on the more vertical edge
+        y = beam_bottom
+        if abs(e1dx) > abs(e2dx):
+            x = e2bx + _round(e2dx * (y - e2by))
+        else:
+            x = e1bx + _round(e1dx * (y - e1by))
+    return True, np.int64(x), np.int64(y), t_i, t_j
+
+
+@numba.njit(cache=True)
+def _intersect_point(e1bx, e1by, e1ty, e1dx, e2bx, e2by, e2ty, e2dx):  # pragma: no cover - compiled
+    """Clipper's ``IntersectPoint`` of two edges given by their ``Bot``, top row and ``Dx`` (``e1`` the one with the
+    smaller ``Dx``, not both vertical), with its clamp below the lower top: ``(x, y)``."""
     if e1dx == 0:
         x = e1bx
         b2 = e2by - (e2bx / e2dx)
@@ -476,43 +562,63 @@ def _crossing(ring, i, j):  # pragma: no cover - compiled
             x = e1bx + _round(e1dx * (y - e1by))
         else:
             x = e2bx + _round(e2dx * (y - e2by))
-    # The sweep compares the edges' rounded x (TopX) on the vertex rows both span, from the bottom up: below the
-    # crossing it must not see them swapped (and on the row where the later one starts, it must see them apart:
-    # with a tie, an edge starting there would be inserted by where it goes); above, the first row where they are
-    # swapped is where it finds the crossing (the top of that scanbeam), and they must not swap back after it.
-    y0 = a0y + t_i * (a1y - a0y)
-    first, last = max(e1ty, e2ty), min(e1by, e2by)
-    found = -(1 << 62)  # the nearest row above the crossing where they are swapped
-    unswapped = 1 << 62  # the farthest row above it where they are not
+    return x, y
+
+
+@numba.njit(cache=True)
+def _through_vertex(ring, k, f):  # pragma: no cover - compiled
+    """Whether the path crosses edge ``f`` at ring point ``k``, which lies strictly inside ``f``, and Clipper's sweep
+    puts that crossing at ``k``: when the edge before ``k`` and the one after it are one from below ``k``'s row and
+    one going on above it (``k`` is no local minimum or maximum, where the sweep's rounded order decides), and
+    either ``f`` is horizontal (then the path crosses it; ``ProcessHorizontal`` meets the lower edge at its top,
+    ``k``) or the sweep provably finds the crossing in the scanbeam above ``k``'s row: below it the lower edge and
+    ``f`` keep their order once rounded (no tie on the row where the later starts), on the next vertex row above
+    the upper edge and ``f`` are seen swapped (rounding keeps order, so the path does cross ``f``) and never
+    swapped back, and ``IntersectPoint`` gives ``k``. Collinear edges are never seen swapped."""
+    n = ring.shape[0]
+    kb = k - 1 if k > 0 else n - 1
+    ka = k + 1 if k + 1 < n else 0
+    px, py = ring[k, 0], ring[k, 1]
+    if (ring[kb, 1] - py) * (ring[ka, 1] - py) >= 0:
+        return False
+    f1 = f + 1 if f + 1 < n else 0
+    if ring[f, 1] == ring[f1, 1]:
+        return True
+    low, high = (kb, ka) if ring[kb, 1] > py else (ka, kb)  # the far ends of the edges below and above
+    lx, ly, hx, hy = ring[low, 0], ring[low, 1], ring[high, 0], ring[high, 1]
+    fbx, fby, ftx, fty = ring[f, 0], ring[f, 1], ring[f1, 0], ring[f1, 1]
+    if fby < fty:
+        fbx, fby, ftx, fty = ftx, fty, fbx, fby
+    fdx = (ftx - fbx) / (fty - fby)
+    ldx = (px - lx) / (py - ly)
+    udx = (hx - px) / (hy - py)
+    # below k the lower edge is on this side of f in x (exact: the sign of x_lower - x_f on any row below k)
+    order = _orient(fbx, fby, ftx, fty, lx, ly)
+    last = min(fby, ly)  # the lowest row below k both span
+    above = -(1 << 62)  # the next vertex row above k
     for q in range(n):
         row = ring[q, 1]
-        if row < first or row > last:
+        if py < row <= last:
+            d = lx + _round(ldx * (row - ly)) - (fbx + _round(fdx * (row - fby)))
+            if d * order < 0 or (row == last and d == 0):
+                return False  # seen swapped below k, or tied where the later one starts
+        elif row < py:
+            above = max(above, row)
+    top = max(fty, hy)  # the highest row above k both span
+    if above < top:
+        return False
+    for q in range(n):
+        row = ring[q, 1]
+        if not top <= row <= above:
             continue
-        if abs(row - y0) < 1e-9:
-            return False, 0, 0, 0.0, 0.0
-        x1 = e1bx + _round(e1dx * (row - e1by))
-        x2 = e2bx + _round(e2dx * (row - e2by))
-        if row > y0:
-            if x1 > x2 or (row == last and x1 == x2):
-                return False, 0, 0, 0.0, 0.0
-        elif x1 > x2:
-            found = max(found, row)
-        elif x1 < x2:
-            unswapped = min(unswapped, row)
-    if found < first or unswapped < found:
-        return False, 0, 0, 0.0, 0.0
-    beam_bottom = last  # the scanbeam's bottom: the next vertex row below the one where the sweep finds it
-    for q in range(n):
-        row = ring[q, 1]
-        if found < row < beam_bottom:
-            beam_bottom = row
-    if y > beam_bottom:  # found late: Clipper keeps the point in the scanbeam, on the more vertical edge
-        y = beam_bottom
-        if abs(e1dx) > abs(e2dx):
-            x = e2bx + _round(e2dx * (y - e2by))
-        else:
-            x = e1bx + _round(e1dx * (y - e1by))
-    return True, np.int64(x), np.int64(y), t_i, t_j
+        d = px + _round(udx * (row - py)) - (fbx + _round(fdx * (row - fby)))
+        if d * order > 0 or (row == above and d == 0):
+            return False  # not seen swapped on the next row above k, or swapped back further up
+    if udx < fdx:
+        x, y = _intersect_point(px, py, hy, udx, fbx, fby, fty, fdx)
+    else:
+        x, y = _intersect_point(fbx, fby, fty, fdx, px, py, hy, udx)
+    return x == px and y == py
 
 
 @numba.njit(cache=True)
@@ -546,8 +652,10 @@ def _side_area(ring, x, y, first, last):  # pragma: no cover - compiled
 
 @numba.njit(cache=True)
 def _touch(ring, i, j):  # pragma: no cover - compiled
-    """Where edges ``i`` and ``j`` meet when one's end lies strictly inside the other (they are not parallel):
-    ``(ok, x, y, t_i, t_j)``; anything else (shared ends, overlaps) is not ok."""
+    """Where edges ``i`` and ``j`` meet when one's end lies strictly inside the other and the path crosses the
+    other there (the edges before and after that ring point lie strictly on either side of it):
+    ``(ok, x, y, t_i, t_j)``, the point and where it lies along each edge (0 or 1 for the one whose end it is);
+    anything else (shared ends, overlaps, the path touching the other edge and turning back) is not ok."""
     n = ring.shape[0]
     i1 = i + 1 if i + 1 < n else 0
     j1 = j + 1 if j + 1 < n else 0
@@ -561,8 +669,7 @@ def _touch(ring, i, j):  # pragma: no cover - compiled
             inside = (px - fx0) * (fx1 - px) + (py - fy0) * (fy1 - py)
             if inside <= 0:  # at or beyond an end of the other edge
                 return False, 0, 0, 0.0, 0.0
-            other = e1 if end == 0 else e
-            if _orient(fx0, fy0, fx1, fy1, ring[other, 0], ring[other, 1]) == 0:  # collinear overlap
+            if not _through_vertex(ring, k, f):  # (an overlap, the path turning back, or the sweep deciding)
                 return False, 0, 0, 0.0, 0.0
             length = float((fx1 - fx0) * (fx1 - fx0) + (fy1 - fy0) * (fy1 - fy0))
             t_f = ((px - fx0) * (fx1 - fx0) + (py - fy0) * (fy1 - fy0)) / length
@@ -618,12 +725,7 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
                 continue  # no row in common, or more than the margin apart on every row
             meeting = 0 if j == i + 1 or (i == 0 and j == n - 1) else _meeting(ring, i, j)
             if meeting == 0:
-                if n_near == near.shape[0]:
-                    grown = np.empty((2 * n_near, 2), np.int64)
-                    grown[:n_near] = near
-                    near = grown
-                near[n_near, 0], near[n_near, 1] = i, j
-                n_near += 1
+                near, n_near = _near(near, n_near, i, j)
                 continue
             if meeting == 2:
                 ok, x, y, t_i, t_j = _crossing(ring, i, j)  # not ok: the rounded sweep may put it elsewhere
@@ -631,6 +733,11 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
                 ok, x, y, t_i, t_j = _touch(ring, i, j)
             if not ok:
                 return nothing
+            if meeting == 1 and (t_i == 0.0 or t_j == 0.0):
+                # the path crosses the other edge at a ring point: that crossing is the one of the edge that ends
+                # there (below), whose cut-off part holds this edge too (then they need not keep apart)
+                near, n_near = _near(near, n_near, i, j)
+                continue
             i1, j1 = i + 1, j + 1 if j + 1 < n else 0
             ex = ring[i, 0] + t_i * (ring[i1, 0] - ring[i, 0])
             ey = ring[i, 1] + t_i * (ring[i1, 1] - ring[i, 1])
@@ -648,6 +755,9 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
             else:
                 leave[count], t_leave[count], join[count], t_join[count] = j, t_j, i, t_i
                 first, last, cut_from[count] = j1, i, j1
+            if meeting == 1 and t_join[count] == 1.0:
+                # a crossing at the ring point that ends the edge joined: the part cut off ends with the edge after
+                join[count], t_join[count] = join[count] + 1 if join[count] + 1 < n else 0, 0.0
             cx[count], cy[count] = x, y
             k = first
             while True:
@@ -714,6 +824,17 @@ def _vouched_shrink(src, delta, margin):  # pragma: no cover - compiled
             res[m, 0], res[m, 1] = cx[c], cy[c]
             m += 1
     return _fixup(res[:m], src)
+
+
+@numba.njit(cache=True)
+def _near(near, count, i, j):  # pragma: no cover - compiled
+    """``near`` (``M x 2`` int64) with the pair ``(i, j)`` as its row ``count`` (grown when full), and the new count."""
+    if count == near.shape[0]:
+        grown = np.empty((2 * count, 2), np.int64)
+        grown[:count] = near
+        near = grown
+    near[count, 0], near[count, 1] = i, j
+    return near, count + 1
 
 
 @numba.njit(cache=True)
