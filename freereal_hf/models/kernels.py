@@ -46,9 +46,8 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
     h, w = size
     if ids and len(polygons) > MAX_INSTANCES:
         raise ValueError(f"{len(polygons)} polygons in one image: instance ids are int16, at most {MAX_INSTANCES}")
-    out = np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8)
     if not len(polygons):
-        return out
+        return np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8)
     flat, ends, usable = gather_polygons(polygons)
     # what pyclipper returns at distance 0 (every polygon's ratio-1 kernel) and when shrinking, where that is
     # provable without it (docs/method.md, "Kernel outlines without pyclipper"); the rest from pyclipper
@@ -60,6 +59,7 @@ def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: S
     extra, first, stop = offset_outlines(flat, ends, rows.tolist(), distances[rows, cols].tolist())
     starts[rows, cols], stops[rows, cols] = first + len(outlines) + len(shrunk), stop + len(outlines) + len(shrunk)
     values = np.arange(1, len(polygons) + 1) if ids else np.ones(len(polygons), np.int64)
+    out = np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8)  # just before the fill: still in cache
     fill_polygons(out, np.concatenate([outlines, shrunk, extra]), starts, stops, values)
     return out
 
@@ -73,7 +73,7 @@ def gather_polygons(polygons: Sequence[np.ndarray], least: int = 3) -> tuple[np.
     Raises:
         ValueError: a polygon with an odd number of coordinates.
     """
-    counts = np.fromiter(map(np.size, polygons), np.int64, len(polygons))
+    counts = np.array([np.asarray(p).size for p in polygons], np.int64)
     if (counts % 2).any():
         bad = int(np.flatnonzero(counts % 2)[0])
         raise ValueError(f"polygon {bad} has {counts[bad]} coordinates: polygons are (x, y) pairs")

@@ -317,8 +317,7 @@ def fill_polygons(maps: np.ndarray, points: np.ndarray, starts: np.ndarray, stop
     stops = np.ascontiguousarray(stops, np.int64)
     values = np.ascontiguousarray(values, np.int64)
     if starts.ndim != 2 or stops.shape != starts.shape or len(values) != starts.shape[0] or \
-            maps.ndim != 3 or maps.shape[0] != starts.shape[1] or \
-            not ((0 <= starts) & (starts <= stops) & (stops <= len(points))).all():
+            maps.ndim != 3 or maps.shape[0] != starts.shape[1] or not _slices_fit(starts, stops, len(points)):
         raise ValueError("fill_polygons: starts and stops must be P x K slices of the points (K maps), values P")
     if _fills_agree_with_opencv():
         _fill_all(maps, points, starts, stops, values)
@@ -351,6 +350,16 @@ def _fills_agree_with_opencv() -> bool:
             for p in range(count):
                 cv2.fillPoly(theirs, [points[starts[p, 0]:stops[p, 0]]], int(values[p]))
             if not np.array_equal(ours[0], theirs):
+                return False
+    return True
+
+
+@numba.njit(cache=True)
+def _slices_fit(starts, stops, count):  # pragma: no cover - compiled
+    """Whether every ``starts[p, k]:stops[p, k]`` is a slice of ``count`` points (``0 <= start <= stop <= count``)."""
+    for p in range(starts.shape[0]):
+        for k in range(starts.shape[1]):
+            if not 0 <= starts[p, k] <= stops[p, k] <= count:
                 return False
     return True
 
