@@ -131,7 +131,8 @@ so edges more than a pixel apart keep their order there and never meet; nearer o
 re-joins the outline (with no margin, 131 of the 20,000 awkward polygons of ``tests/test_kernel_outlines.py`` came
 out differently; with this one, none of the 860,000 vouched for among a million such polygons). A vertical edge's x
 and a horizontal edge's row are exact: half the margin when one of the two is slanted, none (they must only not
-meet) when neither is."""
+meet) when neither is. Edges nearer than that still count as apart where the sweep provably sees them in one order
+(``shrink._seen_apart``: their rounded x on every vertex row both span)."""
 
 
 PLAIN_MAX_POINTS = 64
