@@ -24,3 +24,15 @@ def test_kernel_floor_fills_our_maps(ratios, ids):
 def test_dbnet_floor_grows_every_returned_region():
     prob = probability_map(np.random.default_rng(4), 200, 200, 8)
     assert dbnet_floor(prob, repeat=1) > 0  # asserts it grows at least the regions post-processing returns
+
+
+@pytest.mark.parametrize("flag", ["--sets=-1", "--repeat=0", "--forward-repeat=-2"])
+def test_kernel_benchmark_refuses_bad_numbers_before_any_work(flag, monkeypatch, capsys):
+    """A negative number of extra polygon sets or repeats stops the benchmark with a usage error before MMOCR's
+    reference is set up or anything is timed."""
+    import benchmark_psenet_panet
+    monkeypatch.setattr(benchmark_psenet_panet, "MMOCR", lambda *a: pytest.fail("set up MMOCR despite bad input"))
+    monkeypatch.setattr(sys, "argv", ["benchmark_psenet_panet.py", flag])
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark_psenet_panet.main()
+    assert exit_info.value.code == 2 and "at least" in capsys.readouterr().err
