@@ -366,6 +366,16 @@ def _edges_apart(ring, i, j, margin):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def _bot_top(ring, e):  # pragma: no cover - compiled
+    """Edge ``e`` of ``ring`` as Clipper holds it: ``(bot x, bot y, top x, top y)``, ``Bot`` the end with the larger
+    y (on one row, the edge's first point)."""
+    e1 = e + 1 if e + 1 < ring.shape[0] else 0
+    if ring[e, 1] >= ring[e1, 1]:
+        return ring[e, 0], ring[e, 1], ring[e1, 0], ring[e1, 1]
+    return ring[e1, 0], ring[e1, 1], ring[e, 0], ring[e, 1]
+
+
+@numba.njit(cache=True)
 def _seen_apart(ring, i, j, lo, top, skip):  # pragma: no cover - compiled
     """Whether Clipper's sweep sees edges ``i`` and ``j`` (neither horizontal) in one order on every vertex row both
     span but row ``skip`` (a vertex they share): their rounded x (``TopX``, as the sweep computes it) never swapped,
@@ -373,16 +383,8 @@ def _seen_apart(ring, i, j, lo, top, skip):  # pragma: no cover - compiled
     it is inserted by where it goes, and where one ends the other may be taken into its maximum). Rounding keeps
     order, so such edges do not cross either. What the margin test leaves undecided (edges within a pixel)."""
     n = ring.shape[0]
-    i1 = i + 1 if i + 1 < n else 0
-    j1 = j + 1 if j + 1 < n else 0
-    if ring[i, 1] > ring[i1, 1]:
-        abx, aby, atx, aty = ring[i, 0], ring[i, 1], ring[i1, 0], ring[i1, 1]
-    else:
-        abx, aby, atx, aty = ring[i1, 0], ring[i1, 1], ring[i, 0], ring[i, 1]
-    if ring[j, 1] > ring[j1, 1]:
-        bbx, bby, btx, bty = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
-    else:
-        bbx, bby, btx, bty = ring[j1, 0], ring[j1, 1], ring[j, 0], ring[j, 1]
+    abx, aby, atx, aty = _bot_top(ring, i)
+    bbx, bby, btx, bty = _bot_top(ring, j)
     adx = (atx - abx) / (aty - aby)
     bdx = (btx - bbx) / (bty - bby)
     order = 0
@@ -458,14 +460,8 @@ def _crossing(ring, i, j):  # pragma: no cover - compiled
     a0x, a0y, a1x, a1y = ring[i, 0], ring[i, 1], ring[i1, 0], ring[i1, 1]
     b0x, b0y, b1x, b1y = ring[j, 0], ring[j, 1], ring[j1, 0], ring[j1, 1]
     # Clipper's edges: Bot is the end with the larger y, Top the other; Dx = dx / dy from Bot to Top
-    if a0y >= a1y:
-        abx, aby, atx, aty = a0x, a0y, a1x, a1y
-    else:
-        abx, aby, atx, aty = a1x, a1y, a0x, a0y
-    if b0y >= b1y:
-        bbx, bby, btx, bty = b0x, b0y, b1x, b1y
-    else:
-        bbx, bby, btx, bty = b1x, b1y, b0x, b0y
+    abx, aby, atx, aty = _bot_top(ring, i)
+    bbx, bby, btx, bty = _bot_top(ring, j)
     cross = (a1x - a0x) * (b1y - b0y) - (a1y - a0y) * (b1x - b0x)
     t_i = ((b0x - a0x) * (b1y - b0y) - (b0y - a0y) * (b1x - b0x)) / cross
     t_j = ((b0x - a0x) * (a1y - a0y) - (b0y - a0y) * (a1x - a0x)) / cross
@@ -586,9 +582,7 @@ def _through_vertex(ring, k, f):  # pragma: no cover - compiled
         return True
     low, high = (kb, ka) if ring[kb, 1] > py else (ka, kb)  # the far ends of the edges below and above
     lx, ly, hx, hy = ring[low, 0], ring[low, 1], ring[high, 0], ring[high, 1]
-    fbx, fby, ftx, fty = ring[f, 0], ring[f, 1], ring[f1, 0], ring[f1, 1]
-    if fby < fty:
-        fbx, fby, ftx, fty = ftx, fty, fbx, fby
+    fbx, fby, ftx, fty = _bot_top(ring, f)
     fdx = (ftx - fbx) / (fty - fby)
     ldx = (px - lx) / (py - ly)
     udx = (hx - px) / (hy - py)
