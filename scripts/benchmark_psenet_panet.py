@@ -36,7 +36,7 @@ from mmocr_reference import MMOCR, fastest  # noqa: E402
 from polygon_cases import kernel_logits, random_polygons  # noqa: E402
 
 from freereal_hf.convert.mmocr import mmocr_to_hf  # noqa: E402
-from freereal_hf.models.kernels import effective_mask, kernel_maps, plain_outlines  # noqa: E402
+from freereal_hf.models.kernels import kernel_targets, plain_outlines  # noqa: E402
 from freereal_hf.models.polygons import polygon_offsetter, shrink_distances  # noqa: E402
 from freereal_hf.models.panet import panet_post_process, panet_targets  # noqa: E402
 from freereal_hf.models.psenet import psenet_post_process, psenet_targets  # noqa: E402
@@ -77,10 +77,15 @@ def floor(polygons: list, ignored: list, size: int, ratios: tuple, ids: bool, re
         for k, kernel in enumerate(drawn):
             for outline, value in kernel:
                 cv2.fillPoly(out[k], [outline], value)
-        return out, effective_mask(polygons, ignored, (size, size))
+        mask = np.ones((size, size), np.uint8)
+        for polygon, flag in zip(points, ignored):
+            if flag:
+                cv2.fillPoly(mask, [polygon], 0)
+        return out, mask
 
-    (maps, _), fills_s = fastest(fills, repeat)
-    assert np.array_equal(maps, kernel_maps(polygons, (size, size), ratios, 20, ids)), "floor's maps differ"
+    (maps, mask), fills_s = fastest(fills, repeat)
+    ours = kernel_targets(polygons, ignored, (size, size), ratios, 20, ids)
+    assert np.array_equal(maps, ours[0]) and np.array_equal(mask, ours[1]), "floor's maps differ"
     return fastest(clipper, repeat)[1] + fills_s
 
 

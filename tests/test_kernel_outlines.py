@@ -11,7 +11,7 @@ import pytest
 from polygon_cases import awkward_polygons, random_polygons
 
 from freereal_hf.models import kernels
-from freereal_hf.models.kernels import kernel_maps, plain_outlines
+from freereal_hf.models.kernels import kernel_targets, plain_outlines
 from freereal_hf.models.shrink import _flat_linked, _touch, shrunk_outlines
 
 
@@ -66,18 +66,18 @@ def test_the_clean_up_matches_clippers():
 
 
 @pytest.mark.parametrize("ratios, ids", [((1.0, 0.5), True), ((1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4), False)])
-def test_kernel_maps_equal_those_from_pyclipper_alone(ratios, ids, monkeypatch):
+def test_kernel_targets_equal_those_from_pyclipper_alone(ratios, ids, monkeypatch):
     """PANet's and PSENet's kernels, on the benchmark's polygons and awkward ones (tiny ones get distance 0 at every
     ratio): the same maps when nothing is vouched for, i.e. when every outline comes from pyclipper."""
     rng = np.random.default_rng(1)
     polygons = random_polygons(rng, 320, 320, 40)[0] + [p % 320 for p in awkward_polygons(rng, 200)]
-    fast = kernel_maps(polygons, (320, 320), ratios, 20, ids)
+    fast = kernel_targets(polygons, [False] * len(polygons), (320, 320), ratios, 20, ids)[0]
     nothing = lambda points, ends: (np.zeros((0, 2), np.int32), np.zeros(len(ends), np.int64),  # noqa: E731
                                     np.zeros(len(ends), bool))
     monkeypatch.setattr(kernels, "plain_outlines", nothing)
     monkeypatch.setattr(kernels, "shrunk_outlines", lambda points, ends, distances: (
         np.zeros((0, 2), np.int32), np.zeros(distances.size, np.int64), np.zeros(distances.shape, bool)))
-    slow = kernel_maps(polygons, (320, 320), ratios, 20, ids)
+    slow = kernel_targets(polygons, [False] * len(polygons), (320, 320), ratios, 20, ids)[0]
     np.testing.assert_array_equal(fast, slow)
     assert fast[0].any() and (fast[-1] > 0).sum() < (fast[0] > 0).sum()
 
@@ -96,11 +96,11 @@ def test_long_outlines_are_left_to_pyclipper(monkeypatch):
     assert plain[:2].all() and cleaned[0] <= limit < cleaned[1]  # (5000: a staircase, refused)
     monkeypatch.undo()
     assert plain_outlines(points, ends)[2].tolist() == [True, False, False]
-    fast = kernel_maps(polygons, (300, 900), (1.0, 0.5), 20)
+    fast = kernel_targets(polygons, [False] * 3, (300, 900), (1.0, 0.5), 20)[0]
     monkeypatch.setattr(kernels, "PLAIN_MAX_POINTS", 0)
     monkeypatch.setattr(kernels, "shrunk_outlines", lambda points, ends, distances: (
         np.zeros((0, 2), np.int32), np.zeros(distances.size, np.int64), np.zeros(distances.shape, bool)))
-    np.testing.assert_array_equal(fast, kernel_maps(polygons, (300, 900), (1.0, 0.5), 20))
+    np.testing.assert_array_equal(fast, kernel_targets(polygons, [False] * 3, (300, 900), (1.0, 0.5), 20)[0])
     assert [(fast[0] == i + 1).sum() > 50000 for i in range(3)] == [True] * 3
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -13,7 +14,7 @@ from shapely.geometry import Polygon
 
 from freereal_hf import config_from_preset
 from freereal_hf.convert.cli import main as convert_main
-from freereal_hf.models.kernels import kernel_maps
+from freereal_hf.models.kernels import kernel_targets
 from freereal_hf.models.panet import panet_post_process, panet_targets
 from freereal_hf.models.psenet import psenet_post_process, psenet_targets
 
@@ -198,24 +199,41 @@ def test_exported_checkpoint_runs_in_mmocr_inferencer_alone(preset, mmocr, tmp_p
         assert _iou(mine, np.asarray(theirs).reshape(-1, 2)) > 0.95
 
 
-def test_kernel_maps_leave_out_unusable_polygons_and_keep_the_others_ids():
+def _maps(polygons: list, ratios: tuple = (1.0, 0.5)) -> np.ndarray:
+    return kernel_targets(polygons, [False] * len(polygons), (160, 160), ratios, 20)[0]
+
+
+def test_kernel_targets_leave_out_unusable_polygons_and_keep_the_others_ids():
     """Polygons with a non-finite coordinate or under 3 points are left out of every kernel, wherever they stand
     in the list (the maps are built from all polygons at once, then sliced); every other polygon keeps its index
-    + 1 as id, and its pixels are those it gets when drawn alone."""
+    + 1 as id, and its pixels are those it gets when drawn alone. The mask leaves out ignored polygons with no
+    points or a non-finite one, and draws the others as MMOCR does (``cv2.fillPoly`` of the int32 points: a
+    two-point polygon is a line)."""
     rng = np.random.default_rng(7)
     polygons, _ = random_polygons(rng, 160, 160, 12)
     bad = {2: np.array([[10, 10], [np.nan, 20], [30, 40]], np.float32), 5: np.array([[1, 1], [50, 50]], np.float32),
            9: np.array([[3, 3], [np.inf, 3], [9, 9], [3, 9]], np.float64), 11: np.zeros((0, 2), np.float32)}
     mixed = [bad.get(i, p) for i, p in enumerate(polygons)]
-    maps = kernel_maps(mixed, (160, 160), (1.0, 0.5), 20)
+    maps = _maps(mixed)
     for i in bad:
         assert not (maps == i + 1).any()
     expected = np.zeros_like(maps)
     for i, p in enumerate(mixed):
         if i not in bad:
-            alone = kernel_maps([p], (160, 160), (1.0, 0.5), 20)
+            alone = _maps([p])
             expected[alone > 0] = i + 1
     np.testing.assert_array_equal(maps, expected)
     assert len(np.unique(maps[0])) == 1 + len(polygons) - len(bad)
-    flat = kernel_maps([p.reshape(-1) for p in mixed if len(p) > 2 and np.isfinite(p).all()], (160, 160), (1.0,), 20)
-    assert flat.any() and kernel_maps([], (160, 160), (1.0, 0.5), 20).shape == (2, 160, 160)
+    flat = [p.reshape(-1) for p in mixed if len(p) > 2 and np.isfinite(p).all()]
+    assert _maps(flat, (1.0,)).any() and _maps([]).shape == (2, 160, 160)
+    ignore = [i in (1, 2, 5, 9, 10, 11) for i in range(len(mixed))]
+    maps_again, mask = kernel_targets(mixed, ignore, (160, 160), (1.0, 0.5), 20)
+    reference = np.ones((160, 160), np.uint8)
+    for i in (1, 5, 10):
+        cv2.fillPoly(reference, [mixed[i].astype(np.int32).reshape(-1, 2)], 0)
+    np.testing.assert_array_equal(mask, reference)
+    np.testing.assert_array_equal(maps_again, maps)  # ignored polygons are drawn too
+    assert (mask == 0).sum() > 100 and (mask[1:51, 1:51].diagonal() == 0).all()
+    assert (kernel_targets([], [], (160, 160), (1.0,), 20)[1] == 1).all()
+    with pytest.raises(ValueError, match="12 polygons but 11 ignore flags"):
+        kernel_targets(mixed, ignore[:-1], (160, 160), (1.0, 0.5), 20)

@@ -29,39 +29,49 @@ EXPAND_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))      # contour_expand
 GROUP_ORDER = ((0, -1), (0, 1), (-1, 0), (1, 0))       # pixel_group
 
 
-def kernel_maps(polygons: Sequence[np.ndarray], size: tuple[int, int], ratios: Sequence[float],
-                max_shrink_dist: float, ids: bool = True) -> np.ndarray:
-    """MMOCR's ``SegBasedModuleLoss._generate_kernels`` for every ratio: ``len(ratios) x H x W`` int16 maps where
-    each polygon, shrunk by ``D = min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)`` (computed on the
-    integer polygon), is filled with its index + 1 (later polygons over earlier ones; MMOCR's maps hold the same
-    values as int32); with ``ids=False``, uint8 maps filled with 1 (what a binary target needs).
+def kernel_targets(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size: tuple[int, int],
+                   ratios: Sequence[float], max_shrink_dist: float, ids: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """MMOCR's ``SegBasedModuleLoss._generate_kernels`` for every ratio and its ``_generate_effective_mask``, from
+    one pass over the polygons: ``(maps, mask)``.
 
-    As in MMOCR, ignored polygons are drawn too (their pixels get weight 0 through the effective mask), and a
-    polygon whose shrunk version is empty or split is left out of that kernel. Polygons with fewer than three
-    points or non-finite coordinates are left out of every kernel.
+    - ``maps``: ``len(ratios) x H x W`` int16, each polygon, shrunk by
+      ``D = min(int(A (1 - r^2) / (L + 0.001) + 0.5), max_shrink_dist)`` (computed on the integer polygon), filled
+      with its index + 1 (later polygons over earlier ones; MMOCR's maps hold the same values as int32); with
+      ``ids=False``, uint8 maps filled with 1 (what a binary target needs). As in MMOCR, ignored polygons are drawn
+      too (the mask gives their pixels weight 0), and a polygon whose shrunk version is empty or split is left out
+      of that kernel. Polygons with fewer than three points or a non-finite coordinate are left out of every kernel.
+    - ``mask``: ``H x W`` uint8, 0 inside the ignored polygons, 1 elsewhere (MMOCR's holds the same values as
+      float32). Ignored polygons with no points or a non-finite one are left out.
 
     Raises:
-        ValueError: ``ids`` with more than :data:`~freereal_hf.models.base.MAX_INSTANCES` polygons.
+        ValueError: ``ignore`` not one flag per polygon; ``ids`` with more than
+            :data:`~freereal_hf.models.base.MAX_INSTANCES` polygons.
     """
     h, w = size
+    if len(ignore) != len(polygons):
+        raise ValueError(f"{len(polygons)} polygons but {len(ignore)} ignore flags")
     if ids and len(polygons) > MAX_INSTANCES:
         raise ValueError(f"{len(polygons)} polygons in one image: instance ids are int16, at most {MAX_INSTANCES}")
+    mask = np.ones((1, h, w), np.uint8)
     if not len(polygons):
-        return np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8)
-    flat, ends, usable = gather_polygons(polygons)
+        return np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8), mask[0]
+    flat, ends, finite = gather_polygons(polygons, least=1)
     # what pyclipper returns at distance 0 (every polygon's ratio-1 kernel) and when shrinking, where that is
     # provable without it (docs/method.md, "Kernel outlines without pyclipper"); the rest from pyclipper
     outlines, outline_ends, plain = plain_outlines(flat, ends)
     distances = shrink_distances(flat, ends, ratios, max_shrink_dist)
     shrunk, shrunk_ends, vouched = shrunk_outlines(flat, ends, distances)
-    starts, stops, asked = _outline_table(usable, plain, outline_ends, vouched, shrunk_ends, distances, len(outlines))
+    starts, stops, asked, mask_starts, mask_stops = _outline_table(
+        finite, ends, np.asarray(ignore, np.bool_), plain, outline_ends, vouched, shrunk_ends, distances,
+        len(outlines))
     rows, cols = asked[:, 0], asked[:, 1]
     extra, first, stop = offset_outlines(flat, ends, rows.tolist(), distances[rows, cols].tolist())
     starts[rows, cols], stops[rows, cols] = first + len(outlines) + len(shrunk), stop + len(outlines) + len(shrunk)
     values = np.arange(1, len(polygons) + 1) if ids else np.ones(len(polygons), np.int64)
-    out = np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8)  # just before the fill: still in cache
-    fill_polygons(out, np.concatenate([outlines, shrunk, extra]), starts, stops, values)
-    return out
+    maps = np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8)  # just before the fill: still in cache
+    fill_polygons(maps, np.concatenate([outlines, shrunk, extra]), starts, stops, values)
+    fill_polygons(mask, flat, mask_starts, mask_stops, np.zeros(len(polygons), np.int64))
+    return maps, mask[0]
 
 
 def gather_polygons(polygons: Sequence[np.ndarray], least: int = 3) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -100,18 +110,24 @@ def _finite_polygons(flat, sizes, least):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _outline_table(usable, plain, outline_ends, vouched, shrunk_ends, distances, shrunk_start
+def _outline_table(finite, ends, ignore, plain, outline_ends, vouched, shrunk_ends, distances, shrunk_start
                    ):  # pragma: no cover - compiled
-    """Where each polygon's outline for each ratio lies among the outlines :func:`kernel_maps` fills (``P x R``
-    starts and stops: the distance-0 outlines first, then the shrunk ones from ``shrunk_start``; none for unusable
-    polygons), and the ``(polygon, ratio)`` pairs left to pyclipper (``M x 2``)."""
+    """Where each polygon's outline for each ratio lies among the outlines :func:`kernel_targets` fills (``P x R``
+    starts and stops: the distance-0 outlines first, then the shrunk ones from ``shrunk_start``; none for polygons
+    of fewer than 3 points or not finite), the ``(polygon, ratio)`` pairs left to pyclipper (``M x 2``), and where
+    the mask's outlines (the ignored finite polygons themselves) lie in the polygons' points (``P x 1`` each)."""
     n_polys, n_ratios = distances.shape
     starts = np.zeros((n_polys, n_ratios), np.int64)
     stops = np.zeros((n_polys, n_ratios), np.int64)
+    mask_starts = np.zeros((n_polys, 1), np.int64)
+    mask_stops = np.zeros((n_polys, 1), np.int64)
     asked = np.empty((n_polys * n_ratios, 2), np.int64)
     count = 0
     for p in range(n_polys):
-        for r in range(n_ratios if usable[p] else 0):
+        first = ends[p - 1] if p else 0
+        if finite[p] and ignore[p]:
+            mask_starts[p, 0], mask_stops[p, 0] = first, ends[p]
+        for r in range(n_ratios if finite[p] and ends[p] - first >= 3 else 0):
             k = p * n_ratios + r
             if distances[p, r] == 0 and plain[p]:
                 starts[p, r], stops[p, r] = outline_ends[p - 1] if p else 0, outline_ends[p]
@@ -121,7 +137,7 @@ def _outline_table(usable, plain, outline_ends, vouched, shrunk_ends, distances,
             else:
                 asked[count, 0], asked[count, 1] = p, r
                 count += 1
-    return starts, stops, asked[:count]
+    return starts, stops, asked[:count], mask_starts, mask_stops
 
 
 PLAIN_MARGIN = 1.0
@@ -219,19 +235,6 @@ def _apart(poly, margin):  # pragma: no cover - compiled
             if not _edges_apart(poly, i, j, margin):
                 return False
     return True
-
-
-def effective_mask(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size: tuple[int, int]) -> np.ndarray:
-    """``H x W`` uint8: 0 inside the ignored polygons, 1 elsewhere (MMOCR's ``_generate_effective_mask``, which
-    holds the same values as float32). Ignored polygons with no points or a non-finite one are left out."""
-    mask = np.ones((1, *size), np.uint8)
-    ignored = [polygon for polygon, flag in zip(polygons, ignore) if flag]
-    if ignored:
-        points, ends, usable = gather_polygons(ignored, least=1)
-        starts = np.concatenate([[0], ends[:-1]])
-        fill_polygons(mask, points, np.where(usable, starts, 0)[:, None], np.where(usable, ends, 0)[:, None],
-                      np.zeros(len(ends), np.int64))
-    return mask[0]
 
 
 def bfs_grow(labels: np.ndarray, seeds: np.ndarray, passable: np.ndarray, order: Sequence[tuple[int, int]],
@@ -360,5 +363,5 @@ def points_to_boundary(points: np.ndarray, text_repr_type: str, min_width: float
     return np.asarray(boundary, np.float32)
 
 
-__all__ = ["kernel_maps", "gather_polygons", "plain_outlines", "PLAIN_MARGIN", "PLAIN_MAX_POINTS", "effective_mask",
-           "bfs_grow", "expand_kernels", "group_pixels", "instances", "points_to_boundary"]
+__all__ = ["kernel_targets", "gather_polygons", "plain_outlines", "PLAIN_MARGIN", "PLAIN_MAX_POINTS", "bfs_grow",
+           "expand_kernels", "group_pixels", "instances", "points_to_boundary"]

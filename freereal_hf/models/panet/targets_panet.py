@@ -15,17 +15,15 @@ from typing import Sequence
 
 import numpy as np
 
-from ..kernels import effective_mask, kernel_maps
+from ..kernels import kernel_targets
 
 
 def panet_targets(polygons: Sequence[np.ndarray], ignore: Sequence[bool] | None, size: tuple[int, int],
                   kernel_ratio: float = 0.5, max_shrink_dist: float = 20) -> dict[str, np.ndarray]:
     """PANet's targets for one image of ``size = (H, W)`` (see the module docstring)."""
     flags = list(ignore) if ignore is not None else [False] * len(polygons)
-    if len(flags) != len(polygons):
-        raise ValueError(f"{len(polygons)} polygons but {len(flags)} ignore flags")
-    text, kernel = kernel_maps(polygons, size, (1.0, kernel_ratio), max_shrink_dist)
-    return {"text_instances": text, "kernel_instances": kernel, "mask": effective_mask(polygons, flags, size)}
+    (text, kernel), mask = kernel_targets(polygons, flags, size, (1.0, kernel_ratio), max_shrink_dist)
+    return {"text_instances": text, "kernel_instances": kernel, "mask": mask}
 
 
 __all__ = ["panet_targets"]

@@ -15,7 +15,7 @@ from typing import Sequence
 
 import numpy as np
 
-from ..kernels import effective_mask, kernel_maps
+from ..kernels import kernel_targets
 
 
 def psenet_targets(polygons: Sequence[np.ndarray], ignore: Sequence[bool] | None, size: tuple[int, int],
@@ -23,11 +23,8 @@ def psenet_targets(polygons: Sequence[np.ndarray], ignore: Sequence[bool] | None
                    ) -> dict[str, np.ndarray]:
     """PSENet's targets for one image of ``size = (H, W)`` (see the module docstring)."""
     flags = list(ignore) if ignore is not None else [False] * len(polygons)
-    if len(flags) != len(polygons):
-        raise ValueError(f"{len(polygons)} polygons but {len(flags)} ignore flags")
-    kernels = kernel_maps(polygons, size, kernel_ratios, max_shrink_dist, ids=False)
-    return {"text": kernels[0], "kernels": kernels[1:],
-            "mask": effective_mask(polygons, flags, size)}
+    kernels, mask = kernel_targets(polygons, flags, size, kernel_ratios, max_shrink_dist, ids=False)
+    return {"text": kernels[0], "kernels": kernels[1:], "mask": mask}
 
 
 __all__ = ["psenet_targets"]
