@@ -10,7 +10,7 @@ import cv2
 import pytest
 from polygon_cases import awkward_polygons, random_polygons
 
-from freereal_hf.models import kernels
+from freereal_hf.models import kernels, shrink
 from freereal_hf.models.kernels import kernel_targets, plain_outlines
 from freereal_hf.models.shrink import _flat_linked, _touch, shrunk_outlines
 
@@ -71,14 +71,19 @@ def test_kernel_targets_equal_those_from_pyclipper_alone(ratios, ids, monkeypatc
     ratio): the same maps when nothing is vouched for, i.e. when every outline comes from pyclipper."""
     rng = np.random.default_rng(1)
     polygons = random_polygons(rng, 320, 320, 40)[0] + [p % 320 for p in awkward_polygons(rng, 200)]
+    asked, offset_outlines = [], kernels.offset_outlines  # how many outlines each call leaves to pyclipper
+
+    def counted(points, ends, rows, distances):
+        asked.append(len(rows))
+        return offset_outlines(points, ends, rows, distances)
+
+    monkeypatch.setattr(kernels, "offset_outlines", counted)
     fast = kernel_targets(polygons, [False] * len(polygons), (320, 320), ratios, 20, ids)[0]
-    nothing = lambda points, ends: (np.zeros((0, 2), np.int32), np.zeros(len(ends), np.int64),  # noqa: E731
-                                    np.zeros(len(ends), bool))
-    monkeypatch.setattr(kernels, "plain_outlines", nothing)
-    monkeypatch.setattr(kernels, "shrunk_outlines", lambda points, ends, distances: (
-        np.zeros((0, 2), np.int32), np.zeros(distances.size, np.int64), np.zeros(distances.shape, bool)))
+    monkeypatch.setattr(kernels, "PLAIN_MAX_POINTS", 0)  # nothing vouched for
+    monkeypatch.setattr(shrink, "SHRINK_MAX_POINTS", 0)
     slow = kernel_targets(polygons, [False] * len(polygons), (320, 320), ratios, 20, ids)[0]
     np.testing.assert_array_equal(fast, slow)
+    assert asked[1] == len(polygons) * len(ratios) and asked[0] < asked[1] // 2
     assert fast[0].any() and (fast[-1] > 0).sum() < (fast[0] > 0).sum()
 
 
@@ -98,8 +103,7 @@ def test_long_outlines_are_left_to_pyclipper(monkeypatch):
     assert plain_outlines(points, ends)[2].tolist() == [True, False, False]
     fast = kernel_targets(polygons, [False] * 3, (300, 900), (1.0, 0.5), 20)[0]
     monkeypatch.setattr(kernels, "PLAIN_MAX_POINTS", 0)
-    monkeypatch.setattr(kernels, "shrunk_outlines", lambda points, ends, distances: (
-        np.zeros((0, 2), np.int32), np.zeros(distances.size, np.int64), np.zeros(distances.shape, bool)))
+    monkeypatch.setattr(shrink, "SHRINK_MAX_POINTS", 0)
     np.testing.assert_array_equal(fast, kernel_targets(polygons, [False] * 3, (300, 900), (1.0, 0.5), 20)[0])
     assert [(fast[0] == i + 1).sum() > 50000 for i in range(3)] == [True] * 3
 

@@ -20,9 +20,10 @@ import numba
 import numpy as np
 
 from .base import MAX_INSTANCES
-from .polygons import offset_outlines, shrink_distances
+from .polygons import _shrink_distances, offset_outlines
 from .raster import fill_polygons
-from .shrink import _edges_apart, shrunk_outlines
+from . import shrink
+from .shrink import _edges_apart, _shrunk_outlines
 
 # neighbour orders of the two mmcv ops: (dy, dx)
 EXPAND_ORDER = ((-1, 0), (1, 0), (0, -1), (0, 1))      # contour_expand
@@ -58,18 +59,17 @@ def kernel_targets(polygons: Sequence[np.ndarray], ignore: Sequence[bool], size:
     flat, ends, finite = gather_polygons(polygons, least=1)
     # what pyclipper returns at distance 0 (every polygon's ratio-1 kernel) and when shrinking, where that is
     # provable without it (docs/method.md, "Kernel outlines without pyclipper"); the rest from pyclipper
-    outlines, outline_ends, plain = plain_outlines(flat, ends)
-    distances = shrink_distances(flat, ends, ratios, max_shrink_dist)
-    shrunk, shrunk_ends, vouched = shrunk_outlines(flat, ends, distances)
-    starts, stops, asked, mask_starts, mask_stops = _outline_table(
-        finite, ends, np.asarray(ignore, np.bool_), plain, outline_ends, vouched, shrunk_ends, distances,
-        len(outlines))
-    rows, cols = asked[:, 0], asked[:, 1]
-    extra, first, stop = offset_outlines(flat, ends, rows.tolist(), distances[rows, cols].tolist())
-    starts[rows, cols], stops[rows, cols] = first + len(outlines) + len(shrunk), stop + len(outlines) + len(shrunk)
+    outlines, starts, stops, asked, distances, mask_starts, mask_stops = _kernel_outlines(
+        flat, ends, finite, np.asarray(ignore, np.bool_), np.asarray(ratios, np.float64), float(max_shrink_dist),
+        PLAIN_MARGIN, PLAIN_MAX_POINTS, shrink.SHRINK_MARGIN, shrink.SHRINK_MAX_POINTS)
+    if len(asked):
+        rows, cols = asked[:, 0], asked[:, 1]
+        extra, first, stop = offset_outlines(flat, ends, rows.tolist(), distances[rows, cols].tolist())
+        starts[rows, cols], stops[rows, cols] = first + len(outlines), stop + len(outlines)
+        outlines = np.concatenate([outlines, extra])
     values = np.arange(1, len(polygons) + 1) if ids else np.ones(len(polygons), np.int64)
     maps = np.zeros((len(ratios), h, w), np.int16 if ids else np.uint8)  # just before the fill: still in cache
-    fill_polygons(maps, np.concatenate([outlines, shrunk, extra]), starts, stops, values)
+    fill_polygons(maps, outlines, starts, stops, values)
     fill_polygons(mask, flat, mask_starts, mask_stops, np.zeros(len(polygons), np.int64))
     return maps, mask[0]
 
@@ -110,12 +110,18 @@ def _finite_polygons(flat, sizes, least):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
-def _outline_table(finite, ends, ignore, plain, outline_ends, vouched, shrunk_ends, distances, shrunk_start
-                   ):  # pragma: no cover - compiled
-    """Where each polygon's outline for each ratio lies among the outlines :func:`kernel_targets` fills (``P x R``
-    starts and stops: the distance-0 outlines first, then the shrunk ones from ``shrunk_start``; none for polygons
-    of fewer than 3 points or not finite), the ``(polygon, ratio)`` pairs left to pyclipper (``M x 2``), and where
-    the mask's outlines (the ignored finite polygons themselves) lie in the polygons' points (``P x 1`` each)."""
+def _kernel_outlines(flat, ends, finite, ignore, ratios, max_shrink_dist, plain_margin, plain_max, shrink_margin,
+                     shrink_max):  # pragma: no cover - compiled
+    """:func:`kernel_targets`' outlines, all in one compiled call: the distance-0 outlines (:func:`plain_outlines`)
+    and the shrunk ones (``shrink.shrunk_outlines``) that are provable, one after another (``M x 2`` int32); each
+    polygon's for each ratio as ``P x R`` starts and stops in them (none for polygons of fewer than 3 points or not
+    finite); the ``(polygon, ratio)`` pairs left to pyclipper (``A x 2``); the ``P x R`` distances
+    (:func:`~freereal_hf.models.polygons.shrink_distances`); and the mask's outlines (the ignored finite polygons
+    themselves) as ``P x 1`` starts and stops in ``flat``."""
+    plain_points, plain_ends, plain = _plain_outlines(flat, ends, plain_margin, plain_max)
+    distances = _shrink_distances(flat.astype(np.float64), ends, ratios, max_shrink_dist)
+    shrunk, shrunk_ends, vouched = _shrunk_outlines(flat.astype(np.int64), ends, distances, shrink_margin,
+                                                    shrink_max)
     n_polys, n_ratios = distances.shape
     starts = np.zeros((n_polys, n_ratios), np.int64)
     stops = np.zeros((n_polys, n_ratios), np.int64)
@@ -123,6 +129,7 @@ def _outline_table(finite, ends, ignore, plain, outline_ends, vouched, shrunk_en
     mask_stops = np.zeros((n_polys, 1), np.int64)
     asked = np.empty((n_polys * n_ratios, 2), np.int64)
     count = 0
+    offset = len(plain_points)
     for p in range(n_polys):
         first = ends[p - 1] if p else 0
         if finite[p] and ignore[p]:
@@ -130,14 +137,15 @@ def _outline_table(finite, ends, ignore, plain, outline_ends, vouched, shrunk_en
         for r in range(n_ratios if finite[p] and ends[p] - first >= 3 else 0):
             k = p * n_ratios + r
             if distances[p, r] == 0 and plain[p]:
-                starts[p, r], stops[p, r] = outline_ends[p - 1] if p else 0, outline_ends[p]
+                starts[p, r], stops[p, r] = plain_ends[p - 1] if p else 0, plain_ends[p]
             elif vouched[p, r]:
-                starts[p, r] = shrunk_start + (shrunk_ends[k - 1] if k else 0)
-                stops[p, r] = shrunk_start + shrunk_ends[k]
+                starts[p, r] = offset + (shrunk_ends[k - 1] if k else 0)
+                stops[p, r] = offset + shrunk_ends[k]
             else:
                 asked[count, 0], asked[count, 1] = p, r
                 count += 1
-    return starts, stops, asked[:count], mask_starts, mask_stops
+    outlines = np.concatenate((plain_points, shrunk))
+    return outlines, starts, stops, asked[:count], distances, mask_starts, mask_stops
 
 
 PLAIN_MARGIN = 1.0

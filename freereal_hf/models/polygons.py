@@ -107,10 +107,21 @@ def shrink_distances(points: np.ndarray, ends: Sequence[int], ratios: Sequence[f
     perimeter as shapely gives them (:func:`polygon_areas_perimeters`), the rest in the same float64 operations
     as MMOCR's Python. ``points``: ``N x 2`` integer ``(x, y)`` vertices of all
     polygons, one after another; ``ends``: where each polygon's points end."""
-    areas, perimeters = polygon_areas_perimeters(points, np.asarray(ends))
-    r = np.asarray(ratios, np.float64)
-    shrink = np.floor(areas[:, None] * (1 - r * r) / (perimeters[:, None] + 0.001) + 0.5)  # int() of x >= 0.5
-    return -np.minimum(shrink, max_shrink_dist)  # float64 (whole numbers unless max_shrink_dist is not)
+    return _shrink_distances(np.ascontiguousarray(points, np.float64).reshape(-1, 2),
+                             np.ascontiguousarray(ends, np.int64), np.asarray(ratios, np.float64),
+                             float(max_shrink_dist))
+
+
+@numba.njit(cache=True)
+def _shrink_distances(points, ends, ratios, max_shrink_dist):  # pragma: no cover - compiled
+    """:func:`shrink_distances` on float64 points (MMOCR's float64 operations in its order)."""
+    areas, perimeters = _areas_perimeters(points, ends)
+    out = np.empty((len(ends), len(ratios)))
+    for p in range(len(ends)):
+        for k in range(len(ratios)):
+            shrink = np.floor(areas[p] * (1 - ratios[k] * ratios[k]) / (perimeters[p] + 0.001) + 0.5)  # int(x >= .5)
+            out[p, k] = -np.minimum(shrink, max_shrink_dist)  # whole numbers unless max_shrink_dist is not
+    return out
 
 
 @numba.njit(cache=True)
