@@ -84,29 +84,32 @@ def gather_polygons(polygons: Sequence[np.ndarray], least: int = 3) -> tuple[np.
         ValueError: a polygon with an odd number of coordinates.
     """
     counts = np.array([np.asarray(p).size for p in polygons], np.int64)
-    if (counts % 2).any():
-        bad = int(np.flatnonzero(counts % 2)[0])
-        raise ValueError(f"polygon {bad} has {counts[bad]} coordinates: polygons are (x, y) pairs")
     flat = np.concatenate(polygons, axis=None).astype(np.float64) if len(polygons) else np.zeros(0)
-    ends, usable = _finite_polygons(flat, counts // 2, least)
+    ends, usable, odd = _finite_polygons(flat, counts, least)
+    if odd >= 0:
+        raise ValueError(f"polygon {odd} has {counts[odd]} coordinates: polygons are (x, y) pairs")
     return flat.reshape(-1, 2).astype(np.int32), ends, usable
 
 
 @numba.njit(cache=True)
-def _finite_polygons(flat, sizes, least):  # pragma: no cover - compiled
-    """``gather_polygons``' ends and usable flags; points with a non-finite coordinate set to 0 in ``flat``."""
-    ends = np.empty(len(sizes), np.int64)
-    usable = np.empty(len(sizes), np.bool_)
+def _finite_polygons(flat, counts, least):  # pragma: no cover - compiled
+    """``gather_polygons``' ends and usable flags from each polygon's coordinate count, and the first polygon with
+    an odd count (-1: none); points with a non-finite coordinate set to 0 in ``flat``."""
+    ends = np.empty(len(counts), np.int64)
+    usable = np.empty(len(counts), np.bool_)
     start = 0
-    for p in range(len(sizes)):
-        ok = sizes[p] >= least
-        for i in range(start, start + sizes[p]):
+    for p in range(len(counts)):
+        if counts[p] % 2:
+            return ends, usable, p
+        size = counts[p] // 2
+        ok = size >= least
+        for i in range(start, start + size):
             if not (np.isfinite(flat[2 * i]) and np.isfinite(flat[2 * i + 1])):
                 flat[2 * i] = flat[2 * i + 1] = 0.0
                 ok = False
-        start += sizes[p]
+        start += size
         ends[p], usable[p] = start, ok
-    return ends, usable
+    return ends, usable, -1
 
 
 @numba.njit(cache=True)
