@@ -272,6 +272,23 @@ def test_a_crossing_at_a_ring_point_or_on_a_vertex_row_is_vouched_for_where_the_
         assert not shrunk_outlines(np.array(polygon, np.int32), [len(polygon)], [[distance]])[2].any()
 
 
+def test_a_crossing_tied_at_a_maximum_is_vouched_for_where_the_sweep_takes_it_through_the_maximum():
+    """A curved band whose moved edge crosses a convex vertex's loop just below the loop's top: once rounded, the
+    sweep never sees the two swapped, and the crossing is found only when the maximum is processed (``DoMaxima``
+    takes the edge through the loop's top): vouched for, and pyclipper's. Refused where the top is no local maximum
+    (the path goes on up) or where the crossing edge is not between the maximum's two edges all the way up (each
+    accepted, these give outlines unlike pyclipper's)."""
+    band = [[-30, 316], [-3, 323], [22, 325], [49, 320], [76, 309], [102, 296], [129, 285], [129, 309], [102, 320],
+            [76, 333], [49, 344], [22, 349], [-3, 347], [-30, 340]]
+    assert _shrink_disagreements([np.array(band, np.int32)], np.array([[-7.0]])) == (1, 0)
+    goes_on_up = [[31, 572], [-5, 622], [-6, 672], [29, 722], [72, 772], [87, 823], [61, 873], [17, 923], [-38, 923],
+                  [6, 873], [31, 823], [16, 772], [-26, 722], [-61, 672], [-60, 622], [-24, 572]]
+    not_between = [[-59, 88], [-53, 125], [-38, 162], [-16, 199], [7, 236], [32, 273], [53, 310], [40, 310], [19, 273],
+                   [-4, 236], [-29, 199], [-51, 162], [-66, 125], [-72, 88]]
+    for polygon, distance in ((goes_on_up, -13.0), (not_between, -3.0)):
+        assert not shrunk_outlines(np.array(polygon, np.int32), [len(polygon)], [[distance]])[2].any()
+
+
 def test_a_ring_point_on_another_edge_counts_only_where_the_path_crosses_it():
     """``_touch``: a point of the path strictly inside another edge, the path going on across that edge, is where
     they meet; the path turning back there (touching, not crossing) is not ok, nor is an end on the other's end."""

@@ -515,7 +515,13 @@ def _crossing(ring, i, j):  # pragma: no cover - compiled
             found = max(found, row)
         elif x1 < x2:
             unswapped = min(unswapped, row)
-    if found < first or unswapped < found:
+    if found < first:  # never seen swapped: only Clipper's maximum of the edge ending first takes the other in
+        e, o = (i, j) if aty > bty else (j, i)
+        if aty == bty or not _maximum_crossing(ring, e, o):
+            return False, 0, 0, 0.0, 0.0
+        mx, my = (atx, aty) if e == i else (btx, bty)
+        return True, np.int64(mx), np.int64(my), t_i, t_j
+    if unswapped < found:
         return False, 0, 0, 0.0, 0.0
     beam_bottom = last  # the scanbeam's bottom: the next vertex row below the one where the sweep finds it
     for q in range(n):
@@ -529,6 +535,41 @@ def _crossing(ring, i, j):  # pragma: no cover - compiled
         else:
             x = e1bx + _round(e1dx * (y - e1by))
     return True, np.int64(x), np.int64(y), t_i, t_j
+
+
+@numba.njit(cache=True)
+def _maximum_crossing(ring, e, o):  # pragma: no cover - compiled
+    """Whether Clipper's sweep puts the crossing of edges ``e`` and ``o`` (below ``e``'s top ``M``, above every vertex
+    row where the sweep sees them in their order from below) at ``M`` itself, when it never sees them swapped (the
+    caller's check; then ``o``'s rounded x ties ``M``'s on ``M``'s row: exactly, ``o`` is past ``M`` there, and
+    rounding keeps order). It does when ``M`` is a local maximum of the path (both its neighbours strictly lower
+    down) and ``o`` lies strictly between ``e`` and the other edge ``g`` at ``M`` on every vertex row below ``M`` that
+    ``o`` and ``g`` both span: ``o`` is then still between the two in the sweep's order at ``M``'s row, and
+    ``DoMaxima`` takes every edge between a maximum's two edges through its top, so that the outline runs from ``o``
+    through ``M`` into ``g``."""
+    n = ring.shape[0]
+    e1 = e + 1 if e + 1 < n else 0
+    m = e1 if ring[e1, 1] < ring[e, 1] else e
+    before, after = m - 1 if m > 0 else n - 1, m + 1 if m + 1 < n else 0
+    my = ring[m, 1]
+    if ring[before, 1] <= my or ring[after, 1] <= my:
+        return False
+    g = m if m == e1 else before
+    obx, oby, otx, oty = _bot_top(ring, o)
+    ebx, eby, etx, ety = _bot_top(ring, e)
+    gbx, gby, gtx, gty = _bot_top(ring, g)
+    odx = (otx - obx) / (oty - oby)
+    edx = (etx - ebx) / (ety - eby)
+    gdx = (gtx - gbx) / (gty - gby)
+    low = min(oby, eby)  # o's side of e below the crossing (the caller saw one order there, no tie at the bottom)
+    side = np.sign(obx + _round(odx * (low - oby)) - (ebx + _round(edx * (low - eby))))
+    bottom = min(oby, gby)
+    for q in range(n):
+        row = ring[q, 1]
+        if my < row <= bottom and \
+                np.sign(obx + _round(odx * (row - oby)) - (gbx + _round(gdx * (row - gby)))) != -side:
+            return False
+    return True
 
 
 @numba.njit(cache=True)
