@@ -289,6 +289,24 @@ def test_a_crossing_tied_at_a_maximum_is_vouched_for_where_the_sweep_takes_it_th
         assert not shrunk_outlines(np.array(polygon, np.int32), [len(polygon)], [[distance]])[2].any()
 
 
+def test_a_crossing_tied_at_a_minimum_is_vouched_for_where_the_sweep_inserts_the_edges_around_it():
+    """The mirror case on a band's other side: the crossing lies just above the bottom of the edge starting later,
+    whose rounded x the other edge ties there. Where that bottom is a local minimum and Clipper inserts its two
+    edges on either side of the other (``E2InsertsBeforeE1``), the crossing is at the minimum: vouched for, and
+    pyclipper's. Refused where the bottom is no local minimum, or where the insertion puts both edges on one side
+    (each accepted, these give outlines unlike pyclipper's)."""
+    band = [[-43, 299], [-16, 287], [10, 274], [36, 263], [63, 258], [90, 259], [116, 266], [116, 290], [90, 283],
+            [63, 282], [36, 287], [10, 298], [-16, 311], [-43, 323]]
+    assert _shrink_disagreements([np.array(band, np.int32)], np.array([[-7.0]])) == (1, 0)
+    not_a_minimum = [[113, 610], [95, 613], [85, 633], [83, 619], [65, 628], [64, 605], [65, 573], [94, 586],
+                     [113, 591], [100, 600]]
+    one_side = [[323, 233], [313, 240], [313, 245], [310, 241], [308, 246], [306, 243], [294, 236], [295, 234],
+                [292, 233], [291, 230], [286, 229], [290, 223], [294, 222], [298, 221], [310, 218], [315, 221],
+                [322, 224], [317, 228], [322, 230]]
+    for polygon, distance in ((not_a_minimum, -5.0), (one_side, -1.0)):
+        assert not shrunk_outlines(np.array(polygon, np.int32), [len(polygon)], [[distance]])[2].any()
+
+
 def test_a_ring_point_on_another_edge_counts_only_where_the_path_crosses_it():
     """``_touch``: a point of the path strictly inside another edge, the path going on across that edge, is where
     they meet; the path turning back there (touching, not crossing) is not ok, nor is an end on the other's end."""

@@ -495,13 +495,15 @@ def _crossing(ring, i, j):  # pragma: no cover - compiled
     x, y = _intersect_point(e1bx, e1by, e1ty, e1dx, e2bx, e2by, e2ty, e2dx)
     # The sweep compares the edges' rounded x (TopX) on the vertex rows both span, from the bottom up: below the
     # crossing it must not see them swapped (and on the row where the later one starts, it must see them apart:
-    # with a tie, an edge starting there would be inserted by where it goes); above, the first row where they are
-    # swapped is where it finds the crossing (the top of that scanbeam), and they must not swap back after it. A
-    # vertex row through the crossing itself counts as above when they are swapped there, else as below.
+    # with a tie, an edge starting there is inserted by where it goes, see _minimum_crossing); above, the first
+    # row where they are swapped is where it finds the crossing (the top of that scanbeam), and they must not swap
+    # back after it. A vertex row through the crossing itself counts as above when they are swapped there, else as
+    # below.
     y0 = a0y + t_i * (a1y - a0y)
     first, last = max(e1ty, e2ty), min(e1by, e2by)
     found = -(1 << 62)  # the nearest row above the crossing where they are swapped
     unswapped = 1 << 62  # the farthest row above it where they are not
+    tied_at_start = apart_below = False
     for q in range(n):
         row = ring[q, 1]
         if row < first or row > last:
@@ -509,12 +511,22 @@ def _crossing(ring, i, j):  # pragma: no cover - compiled
         x1 = e1bx + _round(e1dx * (row - e1by))
         x2 = e2bx + _round(e2dx * (row - e2by))
         if row > y0 + 1e-9 or (row > y0 - 1e-9 and x1 <= x2):  # below, or on the crossing's row and not swapped
-            if x1 > x2 or (row == last and x1 == x2):
+            if x1 > x2:
                 return False, 0, 0, 0.0, 0.0
+            if row == last and x1 == x2:
+                tied_at_start = True
+            elif x1 < x2 and row != last:
+                apart_below = True
         elif x1 > x2:
             found = max(found, row)
         elif x1 < x2:
             unswapped = min(unswapped, row)
+    if tied_at_start:  # only Clipper's minimum of the edge starting later can take the other in
+        e, o = (i, j) if aby < bby else (j, i)
+        if aby == bby or apart_below or not _minimum_crossing(ring, e, o):
+            return False, 0, 0, 0.0, 0.0
+        mx, my = (abx, aby) if e == i else (bbx, bby)
+        return True, np.int64(mx), np.int64(my), t_i, t_j
     if found < first:  # never seen swapped: only Clipper's maximum of the edge ending first takes the other in
         e, o = (i, j) if aty > bty else (j, i)
         if aty == bty or not _maximum_crossing(ring, e, o):
@@ -570,6 +582,47 @@ def _maximum_crossing(ring, e, o):  # pragma: no cover - compiled
                 np.sign(obx + _round(odx * (row - oby)) - (gbx + _round(gdx * (row - gby)))) != -side:
             return False
     return True
+
+
+@numba.njit(cache=True)
+def _minimum_crossing(ring, e, o):  # pragma: no cover - compiled
+    """Whether Clipper's sweep puts the crossing of edges ``e`` and ``o`` (above ``e``'s bottom ``M``, where ``o``'s
+    rounded x ties ``M``'s; the caller saw them tied, never apart, on every vertex row between) at ``M`` itself: when
+    ``M`` is a local minimum of the path (both its neighbours strictly higher up) and ``InsertLocalMinimaIntoAEL``
+    puts ``o`` between the minimum's two edges (``E2InsertsBeforeE1``: on a tie, by their x where the one ending
+    first ends; the left bound, the larger ``Dx``, is inserted before ``o``, the right one after it). The edges
+    between a minimum's two are taken through ``M`` (``IntersectEdges`` at the minimum), so that the outline runs
+    from ``o`` through ``M``; above it ``o`` is where the exact geometry puts it, between the two."""
+    n = ring.shape[0]
+    e1 = e + 1 if e + 1 < n else 0
+    m = e1 if ring[e1, 1] > ring[e, 1] else e
+    before, after = m - 1 if m > 0 else n - 1, m + 1 if m + 1 < n else 0
+    my = ring[m, 1]
+    if ring[before, 1] >= my or ring[after, 1] >= my:
+        return False
+    g = m if m == e1 else before
+    ebx, eby, etx, ety = _bot_top(ring, e)
+    gbx, gby, gtx, gty = _bot_top(ring, g)
+    edx = (etx - ebx) / (ety - eby)
+    gdx = (gtx - gbx) / (gty - gby)
+    if edx == gdx:
+        return False
+    if edx > gdx:
+        return _inserts_before(ring, o, ebx, eby, etx, ety, edx) and \
+            not _inserts_before(ring, o, gbx, gby, gtx, gty, gdx)
+    return _inserts_before(ring, o, gbx, gby, gtx, gty, gdx) and \
+        not _inserts_before(ring, o, ebx, eby, etx, ety, edx)
+
+
+@numba.njit(cache=True)
+def _inserts_before(ring, o, bx, by, tx, ty, dx):  # pragma: no cover - compiled
+    """Clipper's ``E2InsertsBeforeE1(o, new)`` for a new edge (``Bot``, ``Top``, ``Dx``) whose ``Curr.X`` ties
+    ``o``'s: compared where the one ending first ends (``TopX``, exact at an edge's own top)."""
+    obx, oby, otx, oty = _bot_top(ring, o)
+    odx = (otx - obx) / (oty - oby)
+    if ty > oty:
+        return tx < (otx if ty == oty else obx + _round(odx * (ty - oby)))
+    return otx > (tx if oty == ty else bx + _round(dx * (oty - by)))
 
 
 @numba.njit(cache=True)
