@@ -19,10 +19,10 @@ import cv2
 import numba
 import numpy as np
 
+from . import shrink
 from .base import MAX_INSTANCES
 from .polygons import _shrink_distances, offset_outlines
 from .raster import fill_polygons
-from . import shrink
 from .shrink import _edges_apart, _shrunk_outlines
 
 # neighbour orders of the two mmcv ops: (dy, dx)
