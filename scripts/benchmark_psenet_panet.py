@@ -9,14 +9,17 @@ Each targets row also gets a floor: the pyclipper calls our targets still make, 
 maps, filling them and the mask from ready outlines; MMOCR's time over that floor is the most any code making the
 same calls could reach.
 
-``--sets N`` also times both targets at 640 on N more polygon sets of the same kinds (``random_polygons`` seeds 1 to
-N), one line each and the lowest ratio: the issue's goals are measured on polygons the benchmark has not seen.
+``--sets N`` also times both targets at 640 on N more polygon sets (seeds 1 to N), one line each and the lowest
+ratio: the issue's goals are measured on polygons the benchmark has not seen. ``--set-kind`` picks their kinds: the
+benchmark's own (``random_polygons``: quads, stars, bands, tiny boxes, ones crossing the border; the default) or text
+annotations without stars (``text_polygons``: quads, tilted curved bands, convex polygons of 5 to 14 points, tiny
+boxes).
 
 Post-processing is timed on one core against an absolute bar (10 ms per 640 x 640 image with 30 instances),
 not against the reference tool: its contour_expand / pixel_group are pure-Python stand-ins for mmcv's compiled
 ops, so a ratio against them would flatter us. Their time is printed for information only.
 
-  python scripts/benchmark_psenet_panet.py [--repeat 30] [--forward-repeat 3] [--sets 0]
+  python scripts/benchmark_psenet_panet.py [--repeat 30] [--forward-repeat 3] [--sets 0] [--set-kind benchmark]
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from mmocr_reference import MMOCR, fastest  # noqa: E402
-from polygon_cases import kernel_logits, random_polygons  # noqa: E402
+from polygon_cases import kernel_logits, random_polygons, text_polygons  # noqa: E402
 
 from freereal_hf.convert.mmocr import mmocr_to_hf  # noqa: E402
 from freereal_hf.models.kernels import kernel_targets, plain_outlines  # noqa: E402
@@ -107,6 +110,8 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=30)
     parser.add_argument("--forward-repeat", type=int, default=3, help="0: skip the forward pass")
     parser.add_argument("--sets", type=int, default=0, help="more polygon sets to time the targets on at 640")
+    parser.add_argument("--set-kind", choices=("benchmark", "text"), default="benchmark",
+                        help="the more sets' polygons: the benchmark's kinds, or text annotations without stars")
     args = parser.parse_args()
     if args.repeat < 1 or args.forward_repeat < 0 or args.sets < 0:
         parser.error("--repeat must be at least 1, --forward-repeat and --sets at least 0")
@@ -122,7 +127,8 @@ def main() -> None:
                                                    args.repeat)))
         rows.append((f"PANet targets ({size}x{size}, {count} polygons)", pan_ref, pan_ours))
         floors.append((rows[-1][0], pan_ref, floor(polygons, ignored, size, (1.0, 0.5), True, args.repeat)))
-    sets = [(seed, time_targets(mmocr, *random_polygons(np.random.default_rng(seed), 640, 640, 30), 640, args.repeat))
+    make = random_polygons if args.set_kind == "benchmark" else text_polygons
+    sets = [(seed, time_targets(mmocr, *make(np.random.default_rng(seed), 640, 640, 30), 640, args.repeat))
             for seed in range(1, args.sets + 1)]
 
     torch.set_num_threads(1)
@@ -158,7 +164,7 @@ def main() -> None:
     for name, theirs, least in floors:
         print(f"{name:52s} {theirs * 1e3:10.2f} {least * 1e3:10.2f} {theirs / least:8.2f}x")
     if sets:
-        print(f"\n{'more polygon sets (640x640, 30 polygons), ms':52s} {'PSENet MMOCR/ours':>18s} "
+        print(f"\n{'more ' + args.set_kind + ' sets (640x640, 30 polygons), ms':52s} {'PSENet MMOCR/ours':>18s} "
               f"{'PANet MMOCR/ours':>17s} {'speed-ups':>16s}")
         for seed, ((a, b), (c, d)) in sets:
             pse, pan = f"{a * 1e3:.2f}/{b * 1e3:.2f}", f"{c * 1e3:.2f}/{d * 1e3:.2f}"

@@ -36,6 +36,36 @@ def random_polygons(rng: np.random.Generator, height: int, width: int, count: in
     return polygons, ignored
 
 
+def text_polygons(rng: np.random.Generator, height: int, width: int, count: int) -> tuple[list, list]:
+    """``count`` polygons shaped like text annotations, without stars: rotated quads, 14-point curved bands
+    (Total-Text-like: random length, width, bend and tilt), convex polygons of 5 to 14 points (CTW-like boundaries
+    of short words) and tiny boxes, with about 15% flagged ignored. Returns ``(polygons as K x 2 float32, ignored
+    flags)``."""
+    polygons, ignored = [], []
+    for i in range(count):
+        kind = i % 4
+        cx, cy = rng.uniform(0, width), rng.uniform(0, height)
+        if kind == 0:  # rotated rectangle
+            poly = cv2.boxPoints(((cx, cy), (rng.uniform(20, 200), rng.uniform(10, 60)), rng.uniform(-90, 90)))
+        elif kind == 1:  # curved band, tilted
+            length, thick = rng.uniform(80, 300), rng.uniform(12, 40)
+            xs = np.linspace(-length / 2, length / 2, 7)
+            ys = rng.uniform(5, 40) * np.sin(np.linspace(0, np.pi, 7) + rng.uniform(0, np.pi))
+            band = np.concatenate([np.stack([xs, ys - thick / 2], 1), np.stack([xs[::-1], ys[::-1] + thick / 2], 1)])
+            c, s = np.cos(tilt := rng.uniform(-0.6, 0.6)), np.sin(tilt)
+            poly = band @ np.array([[c, s], [-s, c]]) + (cx, cy)
+        elif kind == 2:  # convex polygon of 5 to 14 points
+            angles, radius = np.sort(rng.uniform(0, 2 * np.pi, int(rng.integers(5, 15)))), rng.uniform(15, 80)
+            points = np.stack([cx + radius * np.cos(angles) * rng.uniform(1, 3), cy + radius * np.sin(angles)], 1)
+            poly = cv2.convexHull(points.astype(np.float32)).reshape(-1, 2)
+        else:  # tiny box
+            side = rng.uniform(0.3, 7)
+            poly = np.array([[cx, cy], [cx + side, cy], [cx + side, cy + side * 0.8], [cx, cy + side * 0.8]])
+        polygons.append(np.asarray(poly, np.float32))
+        ignored.append(bool(rng.random() < 0.15))
+    return polygons, ignored
+
+
 def probability_map(rng: np.random.Generator, height: int, width: int, count: int) -> np.ndarray:
     """A DBNet-like probability map: blurred filled text regions plus noise, values in [0, 1]."""
     canvas = np.zeros((height, width), np.float32)

@@ -36,3 +36,12 @@ def test_kernel_benchmark_refuses_bad_numbers_before_any_work(flag, monkeypatch,
     with pytest.raises(SystemExit) as exit_info:
         benchmark_psenet_panet.main()
     assert exit_info.value.code == 2 and "at least" in capsys.readouterr().err
+
+
+def test_kernel_benchmark_refuses_an_unknown_set_kind_before_any_work(monkeypatch, capsys):
+    import benchmark_psenet_panet
+    monkeypatch.setattr(benchmark_psenet_panet, "MMOCR", lambda *a: pytest.fail("set up MMOCR despite bad input"))
+    monkeypatch.setattr(sys, "argv", ["benchmark_psenet_panet.py", "--sets", "2", "--set-kind", "stars"])
+    with pytest.raises(SystemExit) as exit_info:
+        benchmark_psenet_panet.main()
+    assert exit_info.value.code == 2 and "invalid choice: 'stars'" in capsys.readouterr().err

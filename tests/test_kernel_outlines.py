@@ -8,7 +8,7 @@ import numpy as np
 import pyclipper
 import cv2
 import pytest
-from polygon_cases import awkward_polygons, random_polygons
+from polygon_cases import awkward_polygons, random_polygons, text_polygons
 
 from freereal_hf.models import kernels, shrink
 from freereal_hf.models.kernels import kernel_targets, plain_outlines
@@ -67,10 +67,12 @@ def test_the_clean_up_matches_clippers():
 
 @pytest.mark.parametrize("ratios, ids", [((1.0, 0.5), True), ((1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4), False)])
 def test_kernel_targets_equal_those_from_pyclipper_alone(ratios, ids, monkeypatch):
-    """PANet's and PSENet's kernels, on the benchmark's polygons and awkward ones (tiny ones get distance 0 at every
-    ratio): the same maps when nothing is vouched for, i.e. when every outline comes from pyclipper."""
+    """PANet's and PSENet's kernels, on the benchmark's polygons, awkward ones (tiny ones get distance 0 at every
+    ratio) and text-like ones (tilted bands, convex polygons): the same maps when nothing is vouched for, i.e. when
+    every outline comes from pyclipper."""
     rng = np.random.default_rng(1)
-    polygons = random_polygons(rng, 320, 320, 40)[0] + [p % 320 for p in awkward_polygons(rng, 200)]
+    polygons = random_polygons(rng, 320, 320, 40)[0] + [p % 320 for p in awkward_polygons(rng, 200)] + \
+        text_polygons(rng, 320, 320, 40)[0]
     asked, offset_outlines = [], kernels.offset_outlines  # how many outlines each call leaves to pyclipper
 
     def counted(points, ends, rows, distances):
