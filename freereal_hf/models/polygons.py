@@ -48,7 +48,8 @@ def polygon_offsetter(polygon: np.ndarray, dtype: type = np.float32) -> Callable
 def offset_outlines(points: np.ndarray, ends: np.ndarray, polygons: Sequence[int], distances: Sequence[float]
                     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """:func:`offset_polygon` for many ``(polygon, distance)`` requests at once, as int32 outlines one after
-    another: what the kernel targets ask of pyclipper for the outlines they cannot make themselves.
+    another: what the kernel targets ask of pyclipper for the outlines they cannot make themselves, and DBNet's
+    post-processing for every region it grows.
 
     Args:
         points: ``N x 2`` integer ``(x, y)`` vertices of all polygons, one after another.

@@ -550,6 +550,22 @@ def _crossing(ring, i, j):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True)
+def _extreme(ring, e, top):  # pragma: no cover - compiled
+    """Edge ``e``'s top end (``top``) or bottom end as a strict local maximum or minimum of the path (both its
+    neighbours strictly lower down, or strictly higher up): ``(g, row)``, the path's other edge at that point and
+    the point's row; ``g = -1`` when the point is no such extreme."""
+    n = ring.shape[0]
+    e1 = e + 1 if e + 1 < n else 0
+    m = e1 if ((ring[e1, 1] < ring[e, 1]) if top else (ring[e1, 1] > ring[e, 1])) else e
+    before, after = m - 1 if m > 0 else n - 1, m + 1 if m + 1 < n else 0
+    row = ring[m, 1]
+    for q in (before, after):
+        if (ring[q, 1] <= row) if top else (ring[q, 1] >= row):
+            return -1, row
+    return (m if m == e1 else before), row
+
+
+@numba.njit(cache=True)
 def _maximum_crossing(ring, e, o):  # pragma: no cover - compiled
     """Whether Clipper's sweep puts the crossing of edges ``e`` and ``o`` (below ``e``'s top ``M``, above every vertex
     row where the sweep sees them in their order from below) at ``M`` itself, when it never sees them swapped (the
@@ -560,13 +576,9 @@ def _maximum_crossing(ring, e, o):  # pragma: no cover - compiled
     ``DoMaxima`` takes every edge between a maximum's two edges through its top, so that the outline runs from ``o``
     through ``M`` into ``g``."""
     n = ring.shape[0]
-    e1 = e + 1 if e + 1 < n else 0
-    m = e1 if ring[e1, 1] < ring[e, 1] else e
-    before, after = m - 1 if m > 0 else n - 1, m + 1 if m + 1 < n else 0
-    my = ring[m, 1]
-    if ring[before, 1] <= my or ring[after, 1] <= my:
+    g, my = _extreme(ring, e, True)
+    if g < 0:
         return False
-    g = m if m == e1 else before
     obx, oby, otx, oty = _bot_top(ring, o)
     ebx, eby, etx, ety = _bot_top(ring, e)
     gbx, gby, gtx, gty = _bot_top(ring, g)
@@ -593,14 +605,9 @@ def _minimum_crossing(ring, e, o):  # pragma: no cover - compiled
     first ends; the left bound, the larger ``Dx``, is inserted before ``o``, the right one after it). The edges
     between a minimum's two are taken through ``M`` (``IntersectEdges`` at the minimum), so that the outline runs
     from ``o`` through ``M``; above it ``o`` is where the exact geometry puts it, between the two."""
-    n = ring.shape[0]
-    e1 = e + 1 if e + 1 < n else 0
-    m = e1 if ring[e1, 1] > ring[e, 1] else e
-    before, after = m - 1 if m > 0 else n - 1, m + 1 if m + 1 < n else 0
-    my = ring[m, 1]
-    if ring[before, 1] >= my or ring[after, 1] >= my:
+    g = _extreme(ring, e, False)[0]
+    if g < 0:
         return False
-    g = m if m == e1 else before
     ebx, eby, etx, ety = _bot_top(ring, e)
     gbx, gby, gtx, gty = _bot_top(ring, g)
     edx = (etx - ebx) / (ety - eby)
@@ -620,8 +627,8 @@ def _inserts_before(ring, o, bx, by, tx, ty, dx):  # pragma: no cover - compiled
     ``o``'s: compared where the one ending first ends (``TopX``, exact at an edge's own top)."""
     obx, oby, otx, oty = _bot_top(ring, o)
     odx = (otx - obx) / (oty - oby)
-    if ty > oty:
-        return tx < (otx if ty == oty else obx + _round(odx * (ty - oby)))
+    if ty > oty:  # the new edge ends first: o's TopX on its top row (below o's own top)
+        return tx < obx + _round(odx * (ty - oby))
     return otx > (tx if oty == ty else bx + _round(dx * (oty - by)))
 
 
